@@ -1,0 +1,136 @@
+"""Compatibility fixes for the pinned MMAction2 stack on today's torch.
+
+``import mmsparseformer`` calls :func:`apply_compat_fixes` once. Every fix
+checks first whether it is needed and does nothing otherwise; each one is
+tested in ``tests/test_compat.py``.
+
+1. ``mmaction2`` 1.2.0's wheel ships without ``mmaction/models/localizers/drn``
+   (upstream issue open-mmlab/mmaction2#2714), so ``import mmaction.models``
+   and with it every registry build fails. An empty stand-in package is
+   registered instead; building ``DRN`` raises an error that says why.
+2. torch >= 2.6 loads checkpoints with ``weights_only=True``. Checkpoints that
+   mmengine's runner writes hold a few more globals (its ``HistoryBuffer``
+   and numpy arrays/scalars), so ``--resume`` and ``tools/test.py`` fail.
+   Exactly those globals are allow-listed; ``weights_only`` stays on. The
+   builtin ``getattr`` (pickled by ``HistoryBuffer`` for its statistics
+   methods) is allowed only while the runner loads its own checkpoints
+   (``Runner.resume`` / ``Runner.load_checkpoint``), never globally.
+"""
+import functools
+import importlib.util
+import os.path as osp
+import sys
+import types
+from typing import Callable, List, Optional
+
+import torch
+
+DRN_MODULE = 'mmaction.models.localizers.drn'
+_applied: Optional[List[str]] = None
+
+
+class MissingDRN:
+    """Stand-in for MMAction2's DRN localizer, absent from the 1.2.0 wheel."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        raise ImportError(
+            'DRN is not available: the mmaction2 1.2.0 wheel does not ship '
+            'mmaction/models/localizers/drn (upstream issue '
+            'open-mmlab/mmaction2#2714). mmsparseformer registers this '
+            'stand-in so that the other models build; install mmaction2 from '
+            'source to use DRN.')
+
+
+def _mmaction_dir() -> str:
+    spec = importlib.util.find_spec('mmaction')
+    if spec is None or spec.origin is None:
+        raise ImportError('mmaction2 is not installed')
+    return osp.dirname(spec.origin)
+
+
+def drn_is_missing() -> bool:
+    """Whether the installed mmaction2 lacks the DRN localizer package."""
+    drn_file = osp.join(_mmaction_dir(), 'models', 'localizers', 'drn',
+                        'drn.py')
+    return not osp.exists(drn_file) and DRN_MODULE not in sys.modules
+
+
+def patch_missing_drn() -> bool:
+    """Register an importable stand-in for the missing DRN package."""
+    if not drn_is_missing():
+        return False
+    from mmaction.registry import MODELS
+
+    package = types.ModuleType(DRN_MODULE)
+    package.__path__ = []  # a package, so that ``.drn.drn`` resolves
+    module = types.ModuleType(f'{DRN_MODULE}.drn')
+    module.DRN = MissingDRN
+    package.drn = module
+    sys.modules[DRN_MODULE] = package
+    sys.modules[f'{DRN_MODULE}.drn'] = module
+    MODELS.register_module(name='DRN', module=MissingDRN, force=True)
+    return True
+
+
+def runner_checkpoint_globals() -> list:
+    """The globals an mmengine runner checkpoint needs, besides ``getattr``.
+
+    Measured on an mmengine 0.10.7 checkpoint with numpy 2: the message
+    hub's ``HistoryBuffer`` objects and the numpy arrays and scalars they and
+    the runtime info hold.
+    """
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    return [
+        HistoryBuffer, _reconstruct, scalar, np.ndarray, np.dtype,
+        type(np.dtype(np.float64)),
+        type(np.dtype(np.int64))
+    ]
+
+
+def loads_weights_only_by_default() -> bool:
+    """Whether this torch loads checkpoints with ``weights_only=True``."""
+    from mmengine.utils import digit_version
+    return (hasattr(torch.serialization, 'add_safe_globals')
+            and digit_version(torch.__version__) >= digit_version('2.6.0'))
+
+
+def allow_runner_getattr(method: Callable) -> Callable:
+    """Wrap a Runner method so that its loads may unpickle ``getattr``."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with torch.serialization.safe_globals([getattr]):
+            return method(*args, **kwargs)
+
+    wrapper.__wrapped_by_mmsparseformer__ = True
+    return wrapper
+
+
+def patch_weights_only_loading() -> bool:
+    """Let runner checkpoints load under ``weights_only=True``."""
+    if not loads_weights_only_by_default():
+        return False
+    from mmengine.runner import Runner
+    torch.serialization.add_safe_globals(runner_checkpoint_globals())
+    for name in ('resume', 'load_checkpoint'):
+        method = getattr(Runner, name)
+        if not getattr(method, '__wrapped_by_mmsparseformer__', False):
+            setattr(Runner, name, allow_runner_getattr(method))
+    return True
+
+
+def apply_compat_fixes() -> List[str]:
+    """Apply every needed fix once; returns the names of those applied."""
+    global _applied
+    if _applied is None:
+        _applied = []
+        if patch_missing_drn():
+            _applied.append('missing_drn')
+        if patch_weights_only_loading():
+            _applied.append('weights_only_runner_checkpoints')
+    return list(_applied)

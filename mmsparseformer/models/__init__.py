@@ -1,0 +1,4 @@
+from .backbones import VideoSparseFormer, VideoSparseFormerArchs
+from .heads import SparseFormerHead
+
+__all__ = ['VideoSparseFormer', 'VideoSparseFormerArchs', 'SparseFormerHead']

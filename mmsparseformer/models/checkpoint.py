@@ -1,0 +1,367 @@
+"""Loading SparseFormer checkpoints of every known layout into this project.
+
+Layouts (DESIGN §3):
+
+``imagenet_release``
+    The original ImageNet training code (``token_roi``, ``ln_attn``, ``ffn``,
+    ``head.classifier`` ...), renamed to the official image layout.
+``official_image``
+    The official library's image model: 4-d RoIs, 2-d offsets.
+``official_video``
+    The official library's video model: 6-d tubes, 3-d offsets.
+``mmsparseformer``
+    This project's own keys, bare or inside an MMAction2 recognizer
+    checkpoint (``backbone.`` / ``cls_head.`` prefixes).
+
+Everything is first brought to the official *video* layout (renaming and
+inflating as needed), then renamed to this project's keys.
+"""
+import os.path as osp
+import re
+from collections import OrderedDict
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from ..checkpoint_io import CheckpointError, load_checkpoint_file
+
+LAYOUTS = ('imagenet_release', 'official_image', 'official_video',
+           'mmsparseformer')
+
+# ImageNet training-code names -> official library names (applied in order).
+_RELEASE_RENAMES = [
+    (r'^token_roi\.weight$', 'initial_roi.weight'),
+    (r'^token_embedding\.weight$', 'initial_embedding.weight'),
+    (r'\.tuo_proj\.', '.out_proj.'),
+    (r'\.ln_attn\.', '.norm1.'),
+    (r'\.ffn\.0\.', '.norm2.'),
+    (r'\.ffn\.1\.', '.mlp.fc1.'),
+    (r'\.ffn\.3\.', '.mlp.fc2.'),
+    (r'\.attn\.in_proj_(weight|bias)$', r'.attn.qkv.\1'),
+    (r'\.attn\.out_proj\.', '.attn.proj.'),
+    (r'^head\.norm\.', 'norm.'),
+    (r'^head\.classifier\.', 'proj.'),
+]
+
+# Official unit sub-keys -> this project's unit sub-keys.
+_UNIT_RENAMES = OrderedDict([
+    ('norm1.', 'attn.norm.'),
+    ('attn.qkv.', 'attn.qkv.'),
+    ('attn.proj.', 'attn.proj.'),
+    ('norm2.', 'mlp.norm.'),
+    ('mlp.fc1.', 'mlp.fc1.'),
+    ('mlp.fc2.', 'mlp.fc2.'),
+    ('roi_adjust_module.0.', 'roi_adjust.norm.'),
+    ('roi_adjust_module.1.', 'roi_adjust.fc.'),
+    ('roi_offset_module.0.', 'offsets.norm.'),
+    ('roi_offset_module.1.', 'offsets.fc.'),
+    ('roi_offset_bias', 'offsets.bias'),
+    ('adaptive_mixing.parameter_generator.0.', 'mixing.norm.'),
+    ('adaptive_mixing.parameter_generator.1.', 'mixing.fc1.'),
+    ('adaptive_mixing.parameter_generator.2.', 'mixing.fc2.'),
+    ('adaptive_mixing.m_beta', 'mixing.channel_bias'),
+    ('adaptive_mixing.s_beta', 'mixing.point_bias'),
+    ('adaptive_mixing.out_proj.', 'mixing.out_proj.'),
+])
+
+_HEAD_RENAMES = {'norm.': 'norm.', 'proj.': 'fc_cls.'}
+
+
+def unwrap_state_dict(checkpoint: dict, path: str = '') -> Dict[str, Tensor]:
+    """The state dict inside a checkpoint (``model`` / ``state_dict`` / bare)."""
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f'{path}: expected a dict checkpoint, got '
+                              f'{type(checkpoint).__name__}')
+    for key in ('state_dict', 'model'):
+        if isinstance(checkpoint.get(key), dict):
+            checkpoint = checkpoint[key]
+            break
+    state = OrderedDict((k, v) for k, v in checkpoint.items()
+                        if isinstance(v, Tensor))
+    if not state:
+        raise CheckpointError(f'{path}: no tensors found in the checkpoint '
+                              f'(top-level keys: {list(checkpoint)[:8]})')
+    if all(k.startswith('module.') for k in state):  # saved from DDP
+        state = OrderedDict((k[len('module.'):], v) for k, v in state.items())
+    return state
+
+
+def detect_layout(state: Dict[str, Tensor], path: str = '') -> str:
+    """Which of :data:`LAYOUTS` a state dict is in."""
+    if 'initial_rois' in state or 'backbone.initial_rois' in state:
+        return 'mmsparseformer'
+    if 'token_roi.weight' in state:
+        return 'imagenet_release'
+    if 'initial_roi.weight' in state:
+        width = state['initial_roi.weight'].shape[-1]
+        if width == 4:
+            return 'official_image'
+        if width == 6:
+            return 'official_video'
+        raise CheckpointError(f'{path}: initial_roi.weight has shape '
+                              f'{tuple(state["initial_roi.weight"].shape)}; '
+                              'expected (N, 4) or (N, 6)')
+    raise CheckpointError(
+        f'{path}: not a SparseFormer checkpoint: none of the keys '
+        "'initial_rois', 'token_roi.weight', 'initial_roi.weight' is present "
+        f'(first keys: {list(state)[:5]})')
+
+
+def rename_imagenet_release(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """ImageNet training-code layout -> official image layout."""
+    renamed = OrderedDict()
+    for key, value in state.items():
+        for pattern, repl in _RELEASE_RENAMES:
+            key = re.sub(pattern, repl, key)
+        renamed[key] = value
+    return renamed
+
+
+def inflate_rois(rois: Tensor, replicates: int) -> Tensor:
+    """``(N0, 4)`` boxes -> ``(N0 * R, 6)`` tubes, replicate-major."""
+    num = rois.shape[0]
+    tubes = []
+    for r in range(replicates):
+        t1 = rois.new_full((num, 1), r / replicates)
+        t2 = rois.new_full((num, 1), (r + 1) / replicates)
+        tubes.append(torch.cat([rois[:, :2], t1, rois[:, 2:], t2], dim=1))
+    return torch.cat(tubes)
+
+
+def insert_time_axis(value: Tensor, groups: int) -> Tensor:
+    """Rows ``(g0x, g0y, g1x, ...)`` -> ``(g0x, g0y, 0, g1x, ...)``.
+
+    ``groups`` is ``P`` for the offsets (one group per point) and 2 for the
+    RoI adjustment (centre ``(dx, dy)`` then size ``(dw, dh)``).
+    """
+    rows = value.view(groups, 2, *value.shape[1:])
+    zeros = rows.new_zeros(groups, 1, *value.shape[1:])
+    return torch.cat([rows, zeros], dim=1).reshape(groups * 3,
+                                                   *value.shape[1:])
+
+
+def inflate_image_state(state: Dict[str, Tensor],
+                        replicates: int) -> Dict[str, Tensor]:
+    """Official image layout -> official video layout with ``R`` tubes.
+
+    On a static clip the inflated model computes what the image model
+    computes on the frame (tested in ``tests/test_checkpoint.py``).
+    """
+    video = OrderedDict()
+    for key, value in state.items():
+        if key == 'feat_extractor.conv1.weight':
+            value = value.unsqueeze(2)
+        elif key == 'initial_roi.weight':
+            value = inflate_rois(value, replicates)
+        elif key == 'initial_embedding.weight':
+            value = value.repeat(replicates, 1)
+        elif key.endswith('roi_offset_module.1.weight') or \
+                key.endswith('roi_offset_bias'):
+            value = insert_time_axis(value, value.shape[0] // 2)
+        elif key.endswith('roi_adjust_module.1.weight'):
+            value = insert_time_axis(value, 2)
+        video[key] = value
+    return video
+
+
+def official_layer_names(units) -> List[Tuple[str, str]]:
+    """``(official prefix, own prefix)`` of every unit and transition."""
+    names = []
+    index = 0
+    for i, unit in enumerate(units):
+        if unit.transition is not None:
+            names.append((f'layers.{index}.0.', f'units.{i}.transition.0.'))
+            names.append((f'layers.{index}.1.', f'units.{i}.transition.1.'))
+            index += 1
+        names.append((f'layers.{index}.', f'units.{i}.'))
+        index += 1
+    return names
+
+
+def official_video_to_own(state: Dict[str, Tensor], units
+                          ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor],
+                                     List[str]]:
+    """Official video layout -> (backbone state, head state, unknown keys)."""
+    backbone, head, unknown = OrderedDict(), OrderedDict(), []
+    layer_names = official_layer_names(units)
+    for key, value in state.items():
+        if key == 'feat_extractor.conv1.weight':
+            backbone['stem.conv.weight'] = value.squeeze(2)
+        elif key == 'feat_extractor.conv1.bias':
+            backbone['stem.conv.bias'] = value
+        elif key == 'initial_roi.weight':
+            backbone['initial_rois'] = value
+        elif key == 'initial_embedding.weight':
+            backbone['initial_embeddings'] = value
+        elif key.split('.')[0] in ('norm', 'proj'):
+            prefix = key.split('.')[0] + '.'
+            head[_HEAD_RENAMES[prefix] + key[len(prefix):]] = value
+        else:
+            own = _rename_layer_key(key, layer_names)
+            if own is None:
+                unknown.append(key)
+            else:
+                backbone[own] = value
+    return backbone, head, unknown
+
+
+def _rename_layer_key(key: str, layer_names) -> Optional[str]:
+    for official, own in layer_names:
+        if not key.startswith(official):
+            continue
+        rest = key[len(official):]
+        if own.endswith('transition.0.') or own.endswith('transition.1.'):
+            return own + rest
+        for old, new in _UNIT_RENAMES.items():
+            if rest.startswith(old):
+                return own + new + rest[len(old):]
+        return None
+    return None
+
+
+def split_own_state(state: Dict[str, Tensor]
+                    ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
+    """This project's keys -> (backbone state, head state)."""
+    if not any(k.startswith('backbone.') for k in state):
+        return OrderedDict(state), OrderedDict()
+    backbone, head = OrderedDict(), OrderedDict()
+    for key, value in state.items():
+        if key.startswith('backbone.'):
+            backbone[key[len('backbone.'):]] = value
+        elif key.startswith('cls_head.'):
+            head[key[len('cls_head.'):]] = value
+    return backbone, head
+
+
+def convert_state_dict(state: Dict[str, Tensor], backbone,
+                       path: str = '') -> dict:
+    """Any known layout -> this project's keys for ``backbone``'s arch.
+
+    Returns:
+        dict: ``backbone`` and ``head`` state dicts, the source ``layout``
+        and ``unknown`` keys that have no counterpart.
+    """
+    layout = detect_layout(state, path)
+    unknown: List[str] = []
+    if layout == 'mmsparseformer':
+        own_backbone, head = split_own_state(state)
+    else:
+        if layout == 'imagenet_release':
+            state = rename_imagenet_release(state)
+        if layout in ('imagenet_release', 'official_image'):
+            state = inflate_image_state(state, backbone.replicates)
+        own_backbone, head, unknown = official_video_to_own(
+            state, backbone.units)
+    return dict(backbone=own_backbone, head=head, layout=layout,
+                unknown=unknown)
+
+
+def check_shapes(module, state: Dict[str, Tensor], path: str,
+                 description: str) -> None:
+    """Raise naming the key and both shapes when a tensor does not fit."""
+    own = module.state_dict()
+    for key, value in state.items():
+        if key in own and own[key].shape != value.shape:
+            raise CheckpointError(
+                f'{path}: {key!r} has shape {tuple(value.shape)} in the '
+                f'checkpoint but {tuple(own[key].shape)} in {description}; '
+                'the checkpoint is of another arch (or replicates / class '
+                'count)')
+
+
+def backbone_description(backbone) -> str:
+    arch = backbone.arch_name or 'custom'
+    return f'VideoSparseFormer(arch={arch!r}, ' \
+           f'replicates={backbone.replicates})'
+
+
+def load_backbone_checkpoint(backbone, path: str, logger=None) -> dict:
+    """Load (converting / inflating) a checkpoint into a VideoSparseFormer.
+
+    Logs the layout, what was loaded, dropped and missing. Raises
+    :class:`CheckpointError` for unreadable files and shape mismatches.
+    """
+    state = unwrap_state_dict(load_checkpoint_file(path), path)
+    converted = convert_state_dict(state, backbone, path)
+    weights = converted['backbone']
+    check_shapes(backbone, weights, path, backbone_description(backbone))
+    own_keys = set(backbone.state_dict())
+    missing = sorted(own_keys - set(weights))
+    dropped = sorted(set(weights) - own_keys) + converted['unknown']
+    backbone.load_state_dict(
+        {k: v
+         for k, v in weights.items() if k in own_keys}, strict=False)
+    if logger is not None:
+        logger.info(
+            f'VideoSparseFormer: loaded {len(own_keys) - len(missing)} '
+            f'tensors from {path} ({converted["layout"]} layout'
+            + (f', inflated to {backbone.replicates} replicates'
+               if converted['layout'] in ('official_image',
+                                          'imagenet_release') else '') + ')')
+        if missing:
+            logger.warning(f'VideoSparseFormer: missing in {path}: {missing}')
+        if dropped:
+            logger.warning(f'VideoSparseFormer: dropped from {path}: '
+                           f'{dropped}')
+    return dict(layout=converted['layout'], missing=missing, dropped=dropped)
+
+
+def load_head_checkpoint(head, path: str, logger=None) -> dict:
+    """Load ``norm`` and, when the class count matches, ``fc_cls``."""
+    state = unwrap_state_dict(load_checkpoint_file(path), path)
+    layout = detect_layout(state, path)
+    if layout == 'mmsparseformer':
+        _, weights = split_own_state(state)
+    else:
+        if layout == 'imagenet_release':
+            state = rename_imagenet_release(state)
+        weights = OrderedDict()
+        for key, value in state.items():
+            prefix = key.split('.')[0] + '.'
+            if prefix in _HEAD_RENAMES and key.count('.') == 1:
+                weights[_HEAD_RENAMES[prefix] + key[len(prefix):]] = value
+    dropped = []
+    fc_weight = weights.get('fc_cls.weight')
+    if fc_weight is not None and fc_weight.shape[0] != head.num_classes:
+        dropped = [k for k in weights if k.startswith('fc_cls.')]
+        if logger is not None:
+            logger.info(
+                f'SparseFormerHead: dropped the classifier of {path}: it has '
+                f'{fc_weight.shape[0]} classes, the config '
+                f'{head.num_classes}')
+        weights = {k: v for k, v in weights.items() if k not in dropped}
+    check_shapes(head, weights, path,
+                 f'SparseFormerHead(in_channels={head.in_channels})')
+    own_keys = set(head.state_dict())
+    head.load_state_dict({k: v
+                          for k, v in weights.items() if k in own_keys},
+                         strict=False)
+    loaded = sorted(own_keys & set(weights))
+    if logger is not None:
+        logger.info(f'SparseFormerHead: loaded {loaded} from {path}')
+    return dict(loaded=loaded, dropped=dropped)
+
+
+def official_to_checkpoint(src: str, backbone, num_classes: Optional[int] = None
+                           ) -> dict:
+    """An MMAction2-loadable checkpoint (``backbone.`` / ``cls_head.`` keys)
+    from any official SparseFormer file, for ``backbone``'s arch."""
+    state = unwrap_state_dict(load_checkpoint_file(src), src)
+    converted = convert_state_dict(state, backbone, src)
+    check_shapes(backbone, converted['backbone'], src,
+                 backbone_description(backbone))
+    if converted['unknown']:
+        raise CheckpointError(f'{src}: keys with no counterpart in '
+                              f'{backbone_description(backbone)}: '
+                              f'{converted["unknown"][:10]}')
+    out = OrderedDict(('backbone.' + k, v)
+                      for k, v in converted['backbone'].items())
+    out.update(('cls_head.' + k, v) for k, v in converted['head'].items())
+    return dict(
+        state_dict=out,
+        meta=dict(
+            source=osp.basename(src),
+            source_layout=converted['layout'],
+            arch=backbone.arch_settings,
+            replicates=backbone.replicates))
