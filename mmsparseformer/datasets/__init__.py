@@ -1,0 +1,17 @@
+"""Datasets, hooks and data tools for Kinetics-style video lists.
+
+Importing this package registers :class:`RobustVideoDataset` in
+``mmaction.registry.DATASETS`` and :class:`UnreadableVideoHook` in
+``mmaction.registry.HOOKS``.
+"""
+from .robust_video_dataset import (UNREADABLE_VIDEOS_KEY, RobustVideoDataset,
+                                   UnreadableVideoError)
+from .unreadable_video_hook import UnreadableVideoHook
+from .video_check import (check_video, read_list_filenames,
+                          read_unreadable_list, write_unreadable_list)
+
+__all__ = [
+    'RobustVideoDataset', 'UnreadableVideoError', 'UnreadableVideoHook',
+    'UNREADABLE_VIDEOS_KEY', 'check_video', 'read_list_filenames',
+    'read_unreadable_list', 'write_unreadable_list'
+]

@@ -1,0 +1,129 @@
+"""Counts the unreadable videos of a run and writes them to the log."""
+from typing import Iterable, List, Optional, Sequence
+
+from mmengine.dist import all_gather_object
+from mmengine.hooks import Hook
+
+from mmaction.registry import HOOKS
+from .robust_video_dataset import UNREADABLE_VIDEOS_KEY
+
+#: Key of the counts in a checkpoint's ``meta`` (restored on resume).
+CHECKPOINT_KEY = 'unreadable_videos'
+
+
+def replaced_videos(data_samples: Optional[Iterable]) -> List[str]:
+    """The unreadable videos that the samples of a batch replaced."""
+    found: List[str] = []
+    for sample in data_samples or ():
+        metainfo = getattr(sample, 'metainfo', None) or {}
+        found.extend(metainfo.get(UNREADABLE_VIDEOS_KEY, ()))
+    return found
+
+
+def format_names(names: Sequence[str], limit: int = 20) -> str:
+    shown = ', '.join(names[:limit])
+    if len(names) > limit:
+        shown += f', ... ({len(names) - limit} more)'
+    return shown
+
+
+@HOOKS.register_module()
+class UnreadableVideoHook(Hook):
+    """Logs and counts the videos that could not be read.
+
+    Training: :class:`~mmsparseformer.datasets.RobustVideoDataset` replaces
+    an unreadable video by another sample and records it in the sample's
+    metainfo; this hook collects those records from every batch (so the
+    count is right with dataloader worker processes), sums them over
+    distributed ranks and logs per epoch and in total:
+    ``Unreadable videos in epoch 3: 2 files (2 reads) replaced by other
+    samples; run total: 5 files (6 reads)``. The totals are saved in
+    checkpoints and restored on resume.
+
+    Validation and testing: lists the videos that ``skip_unreadable`` left
+    out of the evaluation, after the metrics.
+    """
+
+    priority = 'LOW'  # after LoggerHook: the skip list follows the metrics
+
+    def __init__(self) -> None:
+        self._epoch_reads: List[str] = []
+        self.total_reads = 0
+        self.total_files: set = set()
+
+    # ------------------------------------------------------------- training
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
+                         outputs=None) -> None:
+        if not isinstance(data_batch, dict):
+            return
+        found = replaced_videos(data_batch.get('data_samples'))
+        if found:
+            self._epoch_reads.extend(found)
+            runner.logger.warning(
+                f'Iter {runner.iter + 1}: {len(found)} unreadable video(s) '
+                f'replaced by other samples: {format_names(found)}')
+
+    def _summarise(self, runner, period: str) -> None:
+        """Gather the reads since the last summary over ranks and log."""
+        reads = [
+            name for part in all_gather_object(self._epoch_reads)
+            for name in part
+        ]
+        self._epoch_reads = []
+        files = sorted(set(reads))
+        self.total_reads += len(reads)
+        self.total_files.update(files)
+        message = (f'Unreadable videos in {period}: {len(files)} files '
+                   f'({len(reads)} reads) replaced by other samples; run '
+                   f'total: {len(self.total_files)} files '
+                   f'({self.total_reads} reads)')
+        if files:
+            message += f'. Files: {format_names(files)}'
+            runner.logger.warning(message)
+        else:
+            runner.logger.info(message)
+        runner.message_hub.update_info('unreadable_videos_total',
+                                       len(self.total_files))
+
+    def after_train_epoch(self, runner) -> None:
+        self._summarise(runner, f'epoch {runner.epoch + 1}')
+
+    def after_train(self, runner) -> None:
+        if self._epoch_reads:  # iteration-based loops have no epochs
+            self._summarise(runner, f'iterations up to {runner.iter}')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})[CHECKPOINT_KEY] = dict(
+            reads=self.total_reads, files=sorted(self.total_files))
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        saved = checkpoint.get('meta', {}).get(CHECKPOINT_KEY)
+        if saved:
+            self.total_reads = int(saved.get('reads', 0))
+            self.total_files = set(saved.get('files', ()))
+
+    # --------------------------------------------------- validation / test
+    def _list_skipped(self, runner, loop, mode: str) -> None:
+        dataset = getattr(getattr(loop, 'dataloader', None), 'dataset', None)
+        skipped = getattr(dataset, 'skipped_videos', None)
+        if getattr(dataset, 'skip_unreadable', False) is False:
+            return
+        if not skipped:
+            runner.logger.info(
+                f'{mode}: skip_unreadable left no video out; the metrics '
+                f'cover all {len(dataset)} videos')
+            return
+        runner.logger.warning(
+            f'{mode}: the metrics cover {len(dataset)} videos; '
+            f'{len(skipped)} unreadable videos were left out '
+            '(skip_unreadable):\n' +
+            '\n'.join(f'  {name}: {reason}' for name, reason in skipped))
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self._list_skipped(runner, runner.val_loop, 'Validation')
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        self._list_skipped(runner, runner.test_loop, 'Test')

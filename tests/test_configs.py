@@ -1,0 +1,285 @@
+"""Every config under configs/ loads, builds its model and runs a forward;
+the Kinetics-400 recipe's optimizer, pretrained paths and 12-view test."""
+import copy
+import glob
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+
+import mmsparseformer  # noqa: F401  (registers the models)
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
+from mmsparseformer.testing import MICRO_ARCH, write_video
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(
+    osp.relpath(path, ROOT)
+    for path in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
+                          recursive=True))
+K400_CONFIGS = [path for path in CONFIGS if 'kinetics400' in path
+                and '_base_' not in path.split(osp.sep)]
+K400_IDS = [osp.basename(path)[:-3] for path in K400_CONFIGS]
+ARCH_WIDTHS = dict(tiny=512, small=640, base=768)
+ARCH_DROP_PATH = dict(tiny=0.2, small=0.3, base=0.4)
+
+
+def load(path: str) -> Config:
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    return cfg
+
+
+def without_pretrained(model_cfg: dict) -> dict:
+    """Model config with every checkpoint load switched off."""
+    model_cfg = copy.deepcopy(model_cfg)
+    for part in ('backbone', 'cls_head'):
+        sub = model_cfg.get(part)
+        if not sub:
+            continue
+        if 'pretrained' in sub:
+            sub['pretrained'] = None
+        init_cfg = sub.get('init_cfg')
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            sub['init_cfg'] = None
+    return model_cfg
+
+
+def micro(model_cfg: dict) -> dict:
+    """Shrink a VideoSparseFormer model config to MICRO_ARCH."""
+    model_cfg = without_pretrained(model_cfg)
+    if model_cfg.get('backbone', {}).get('type') == 'VideoSparseFormer':
+        model_cfg['backbone']['arch'] = copy.deepcopy(MICRO_ARCH)
+        if model_cfg.get('cls_head'):
+            model_cfg['cls_head']['in_channels'] = MICRO_ARCH['cortex_dims']
+    return model_cfg
+
+
+def clip_batch(num_classes: int, batch: int = 2, views: int = 1,
+               frames: int = 4, size: int = 32) -> dict:
+    """A batch as MMAction2's pipeline packs it (uint8 NCTHW views)."""
+    generator = torch.Generator().manual_seed(0)
+    inputs = [
+        torch.randint(0, 256, (views, 3, frames, size, size),
+                      generator=generator).to(torch.uint8)
+        for _ in range(batch)
+    ]
+    samples = [
+        ActionDataSample().set_gt_label(index % num_classes)
+        for index in range(batch)
+    ]
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def check_forward(model, num_classes: int) -> None:
+    batch = clip_batch(num_classes)
+    model.train()
+    data = model.data_preprocessor(batch, True)
+    losses = model(**data, mode='loss')
+    assert torch.isfinite(losses['loss_cls']) and losses['loss_cls'] > 0
+    model.eval()
+    with torch.no_grad():
+        predictions = model.test_step(batch)
+    assert len(predictions) == len(batch['inputs'])
+    for prediction in predictions:
+        assert prediction.pred_score.shape == (num_classes, )
+        assert torch.isfinite(prediction.pred_score).all()
+
+
+def test_configs_found():
+    assert len(K400_CONFIGS) == 3, K400_CONFIGS
+    for arch in ARCH_WIDTHS:
+        assert f'configs/_base_/models/video_sparseformer_{arch}.py' in CONFIGS
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_builds_and_runs_forward(path):
+    """Every config: loads; if it has a model (not a model-less base), the
+    model builds at micro size and runs a training and a test forward."""
+    cfg = load(path)
+    if 'model' not in cfg:
+        assert '_base_' in path.split(osp.sep), \
+            f'{path} is not a base config but defines no model'
+        return
+    model = MODELS.build(micro(cfg.model))
+    model.init_weights()
+    check_forward(model, cfg.model.cls_head.num_classes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('path', K400_CONFIGS, ids=K400_IDS)
+def test_k400_config_real_arch_forward(path):
+    """The real tiny/small/base models of the K400 configs (no pretrained
+    weights) on a small clip: backbone and head widths agree. Batch 1,
+    test mode only: the token part costs the same at any input size."""
+    cfg = load(path)
+    model = MODELS.build(without_pretrained(cfg.model))
+    model.init_weights()
+    model.eval()
+    batch = clip_batch(400, batch=1)
+    with torch.no_grad():
+        prediction = model.test_step(batch)[0].pred_score
+    assert prediction.shape == (400, )
+    assert prediction.sum().item() == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize('path', K400_CONFIGS, ids=K400_IDS)
+def test_k400_config_values(path):
+    """The paper's protocol and the per-arch values in the K400 configs."""
+    cfg = load(path)
+    arch = cfg.model.backbone.arch
+    assert arch in osp.basename(path)
+    assert cfg.model.backbone.replicates == 8
+    assert cfg.model.backbone.drop_path_rate == ARCH_DROP_PATH[arch]
+    assert cfg.model.cls_head.in_channels == ARCH_WIDTHS[arch]
+    assert cfg.model.cls_head.num_classes == 400
+    assert cfg.model.cls_head.average_clips == 'prob'
+    # one pretrained path used by the backbone and the head
+    assert cfg.model.backbone.pretrained == cfg.pretrained
+    assert cfg.model.cls_head.init_cfg == dict(
+        type='Pretrained', checkpoint=cfg.pretrained)
+    assert arch in cfg.pretrained
+
+    def step(pipeline, name):
+        return [t for t in pipeline if t['type'] == name][0]
+
+    train = step(cfg.train_pipeline, 'SampleFrames')
+    assert (train.clip_len, train.frame_interval, train.num_clips) == \
+        (32, 2, 1)
+    assert step(cfg.train_pipeline, 'Flip').flip_ratio == 0.5
+    assert step(cfg.train_pipeline, 'RandomResizedCrop')
+    val = step(cfg.val_dataloader.dataset.pipeline, 'SampleFrames')
+    assert val.num_clips == 1
+    assert step(cfg.val_dataloader.dataset.pipeline, 'CenterCrop')
+    test = step(cfg.test_dataloader.dataset.pipeline, 'SampleFrames')
+    assert (test.clip_len, test.num_clips) == (32, 4)
+    assert step(cfg.test_dataloader.dataset.pipeline,
+                'ThreeCrop').crop_size == 224
+    assert cfg.test_dataloader.dataset.skip_unreadable is False
+    # AMP comes from --amp: MMAction2's train.py accepts only OptimWrapper
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    assert cfg.optim_wrapper.clip_grad.max_norm > 0
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+    schedulers = [s.type for s in cfg.param_scheduler]
+    assert schedulers == ['LinearLR', 'CosineAnnealingLR']
+    assert {'type': 'UnreadableVideoHook'} in cfg.custom_hooks
+
+
+@pytest.mark.parametrize('path', K400_CONFIGS, ids=K400_IDS)
+def test_k400_weight_decay_groups(path):
+    """No weight decay on norms, biases, 1-d parameters, initial RoIs and
+    embeddings; every other weight decays; the new classifier learns 10x
+    faster than the pretrained network."""
+    cfg = load(path)
+    model = MODELS.build(micro(cfg.model))
+    wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    base_lr = cfg.optim_wrapper.optimizer.lr
+    base_wd = cfg.optim_wrapper.optimizer.weight_decay
+    assert base_wd > 0
+    group_of = {}
+    for group in wrapper.optimizer.param_groups:
+        for param in group['params']:
+            group_of[id(param)] = group
+    no_decay = set()
+    for name, param in model.named_parameters():
+        group = group_of[id(param)]
+        if param.ndim <= 1 or name.endswith(
+            ('initial_rois', 'initial_embeddings')):
+            assert group['weight_decay'] == 0, name
+            no_decay.add(name.split('.')[-1] if 'initial' in name else name)
+        else:
+            assert group['weight_decay'] == pytest.approx(base_wd), name
+        expected_lr = base_lr * (10 if name.startswith('cls_head.fc_cls')
+                                 else 1)
+        assert group['lr'] == pytest.approx(expected_lr), name
+    # the parameter kinds the issue names are all covered
+    assert {'initial_rois', 'initial_embeddings'} <= no_decay
+    assert 'backbone.units.0.offsets.bias' in no_decay
+    assert 'backbone.units.0.attn.norm.weight' in no_decay
+    assert 'backbone.units.1.transition.1.weight' in no_decay  # a LayerNorm
+    assert 'cls_head.norm.weight' in no_decay
+    assert 'backbone.units.0.mixing.channel_bias' in no_decay
+
+
+def test_pretrained_override_loads_both(tmp_path):
+    """--cfg-options model.backbone.pretrained / cls_head.init_cfg.checkpoint
+    load the given file into the backbone and the head's norm; a classifier
+    with another class count is dropped."""
+    path = K400_CONFIGS[0]
+    cfg = load(path)
+    source = MODELS.build(micro(dict(cfg.model, cls_head=dict(
+        cfg.model.cls_head, num_classes=10))))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for param in source.parameters():
+            param.normal_()
+    checkpoint = str(tmp_path / 'own.pth')
+    torch.save({'state_dict': source.state_dict()}, checkpoint)
+
+    cfg.merge_from_dict({
+        'model.backbone.pretrained': checkpoint,
+        'model.cls_head.init_cfg.checkpoint': checkpoint
+    })
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg['backbone']['arch'] = copy.deepcopy(MICRO_ARCH)
+    model_cfg['cls_head']['in_channels'] = MICRO_ARCH['cortex_dims']
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    loaded = model.state_dict()
+    for key, value in source.state_dict().items():
+        if key.startswith('backbone.') or key.startswith('cls_head.norm.'):
+            torch.testing.assert_close(loaded[key], value, msg=key)
+    assert loaded['cls_head.fc_cls.weight'].shape == (400, 64)
+
+
+@pytest.mark.slow
+def test_k400_test_pipeline_twelve_views_averaged(tmp_path):
+    """The K400 test pipeline makes 4 clips x 3 crops = 12 views of
+    3x32x224x224 per video, and Recognizer3D's prediction is the mean of
+    the 12 per-view softmax scores."""
+    cfg = load(K400_CONFIGS[0])
+    rng = np.random.default_rng(0)
+    video = write_video(
+        str(tmp_path / 'clip.mp4'),
+        rng.integers(0, 256, (100, 64, 80, 3), dtype=np.uint8))
+    from mmengine.dataset import Compose
+    pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
+    packed = pipeline(
+        dict(filename=video, label=3, start_index=0, modality='RGB'))
+    inputs = packed['inputs']
+    assert inputs.shape == (12, 3, 32, 224, 224)
+    # views are crop-major (FormatShape): 4 clips at different times, each
+    # as a left / centre / right crop of the 224x280 frames
+    views = inputs.view(3, 4, 3, 32, 224, 224)
+    for crop in range(3):
+        for clip in range(4):
+            for other in range(clip + 1, 4):
+                assert not torch.equal(views[crop, clip], views[crop, other])
+    for clip in range(4):
+        assert not torch.equal(views[0, clip], views[1, clip])
+        assert not torch.equal(views[1, clip], views[2, clip])
+
+    num_classes = 5
+    model_cfg = micro(cfg.model)
+    model_cfg['cls_head']['num_classes'] = num_classes
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    model.eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model.cls_head.fc_cls.weight.normal_()  # spread the scores
+        batch = dict(inputs=[inputs], data_samples=[packed['data_samples']])
+        prediction = model.test_step(batch)[0].pred_score
+        data = model.data_preprocessor(batch, False)
+        views = data['inputs'][0]  # (12, 3, 32, 224, 224), normalised
+        logits = model.cls_head(model.backbone(views))
+    assert logits.shape == (12, num_classes)
+    expected = logits.softmax(dim=-1).mean(dim=0)
+    torch.testing.assert_close(prediction, expected, rtol=1e-5, atol=1e-6)
+    # probabilities, not averaged logits
+    assert not torch.allclose(prediction, logits.mean(dim=0), atol=1e-3)
+    assert prediction.sum().item() == pytest.approx(1.0, abs=1e-5)
