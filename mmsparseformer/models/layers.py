@@ -14,7 +14,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
-from .geometry import (NUM_AXES, adjust_rois, sample_trilinear,
+from .geometry import (HALF_DTYPES, NUM_AXES, adjust_rois, sample_trilinear,
                        sampling_points, standardize_offsets)
 
 #: LayerNorm epsilon of SparseFormer v1 (the mixing generator uses 1e-5).
@@ -28,9 +28,13 @@ def unit_norm_layer_norm_(norm: nn.LayerNorm) -> None:
 
 
 def standardize_channels(features: Tensor, eps: float = 1e-5) -> Tensor:
-    """``(f - mean_c f) / sqrt(var_c f + eps)`` over dim 1, no affine."""
+    """``(f - mean_c f) / sqrt(var_c f + eps)`` over dim 1, no affine.
+
+    Half-precision input is promoted: the result is at least float32.
+    """
     with torch.autocast(device_type=features.device.type, enabled=False):
-        features = features.float()
+        if features.dtype in HALF_DTYPES:
+            features = features.float()
         var, mean = torch.var_mean(features, dim=1, unbiased=False,
                                    keepdim=True)
         return (features - mean) / (var + eps).sqrt()
