@@ -10,7 +10,7 @@ import copy
 import os.path as osp
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -174,7 +174,8 @@ def trace_clip(model, video: str, cfg=None) -> ClipTrace:
     if inputs.dim() != 5 or inputs.shape[0] != 1:
         raise ValueError(
             'The test pipeline must pack one NCTHW clip (FormatShape '
-            f"input_format='NCTHW'), got inputs of shape {tuple(inputs.shape)}")
+            "input_format='NCTHW'), got inputs of shape "
+            f'{tuple(inputs.shape)}')
     if inputs.shape[2] != len(clip.frames):
         raise ValueError(f'The model input has {inputs.shape[2]} frames but '
                          f'{len(clip.frames)} were decoded')

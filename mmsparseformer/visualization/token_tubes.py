@@ -108,7 +108,8 @@ def draw_token_tubes(frames: np.ndarray,
     :func:`~mmsparseformer.visualization.geometry.tube_alpha` of the
     frame's temporal distance to the tube's ``[t1, t2]``; each sampling
     point is a dot on its nearest frame, at full opacity, over a dark ring
-    one pixel wider (tokens are drawn in order: box, rings, dots).
+    one pixel wider. All boxes are drawn first, then all rings, then all
+    dots, so no box or ring hides a dot.
 
     Args:
         frames: ``(T, H, W, 3)`` uint8 RGB.
@@ -157,11 +158,12 @@ def draw_token_tubes(frames: np.ndarray,
             for f in range(num_frames):
                 blend_mask(out[f], outline[0], outline[1], colors[k],
                            float(alphas[f, k]))
-        if points is None:
-            continue
-        # a dark ring under every dot first, so that no ring hides a dot
-        for radius, color, alpha in ((point_radius + 1, (0, 0, 0), 0.6),
-                                     (point_radius, colors[k], 1.)):
+    if points is None:
+        return out
+    # over all boxes: a dark ring under every dot, then the dots
+    for radius, dark in ((point_radius + 1, True), (point_radius, False)):
+        for k in range(num_tokens):
+            color, alpha = ((0, 0, 0), 0.6) if dark else (colors[k], 1.)
             for p in range(points.shape[1]):
                 dot = dot_mask(points[k, p, 0], points[k, p, 1], radius, hw)
                 if dot is not None:
