@@ -221,6 +221,9 @@ def select_columns(trace: ClipTrace, units: Optional[Sequence[int]] = None,
     if bad:
         raise ValueError(f'Units {bad} do not exist; the model has units '
                          f'{known}')
+    if not units:
+        raise ValueError('The model has no sampling unit; pass units= '
+                         f'(one of {known}) to draw its tubes')
     last = {app['unit']: i for i, app in enumerate(apps)}
     return [i for i, app in enumerate(apps) if app['unit'] in units and
             (repeats == 'all' or last[app['unit']] == i)]
