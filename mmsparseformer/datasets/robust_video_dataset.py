@@ -18,6 +18,7 @@ MMAction2 1.2.0 stops a training run on the first video decord cannot read.
 Clips shorter than the sampling window work as in MMAction2: ``SampleFrames``
 loops over their frames.
 """
+import logging
 import os.path as osp
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Union
@@ -145,7 +146,7 @@ class RobustVideoDataset(VideoDataset):
                 + '\n'.join(f'  {name}: {reason}'
                             for name, reason in self.skipped_videos),
                 logger='current',
-                level='WARNING')
+                level=logging.WARNING)
         else:
             print_log(
                 f'skip_unreadable: all {len(data_list)} videos of '
@@ -190,7 +191,7 @@ class RobustVideoDataset(VideoDataset):
             ) from error
         print_log(
             f'Unreadable video {filename} ({reason}); it is replaced by '
-            'another sample', logger='current', level='WARNING')
+            'another sample', logger='current', level=logging.WARNING)
         self._replaced.append(filename)
         return None
 
