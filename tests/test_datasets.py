@@ -5,6 +5,8 @@ import copy
 import glob
 import os
 import os.path as osp
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -212,6 +214,17 @@ def test_skip_unreadable_rejects_bad_values(videos):
     with pytest.raises(FileNotFoundError, match='no_such_list'):
         build_dataset(root, ann_file, test_mode=True,
                       skip_unreadable='no_such_list.txt')
+    # decoding local files cannot stand for another storage backend
+    with pytest.raises(ValueError, match=r"io_backend=\['petrel'\]"):
+        DATASETS.build(
+            dict(
+                type='RobustVideoDataset',
+                ann_file=ann_file,
+                data_prefix=dict(video=root),
+                pipeline=[dict(type='DecordInit', io_backend='petrel')] +
+                SMALL_PIPELINE[1:],
+                test_mode=True,
+                skip_unreadable=True))
 
 
 class StubRunner:
@@ -239,6 +252,7 @@ def test_hook_counts_per_epoch_and_in_total(tmp_path):
     hook = HOOKS.build(dict(type='UnreadableVideoHook'))
     log_file = str(tmp_path / 'hook.log')
     runner = StubRunner('test_hook_counts', log_file)
+    hook.before_train(runner)
     hook.after_train_iter(runner, 0, batch_with(['a.mp4'], []))
     hook.after_train_iter(runner, 1, batch_with(['b.mp4', 'a.mp4'], []))
     hook.after_train_epoch(runner)
@@ -256,15 +270,19 @@ def test_hook_counts_per_epoch_and_in_total(tmp_path):
             'other samples; run total: 3 files (4 reads)') in text
     assert ('Unreadable videos in epoch 3: 0 files (0 reads) replaced by '
             'other samples; run total: 3 files (4 reads)') in text
-    assert runner.message_hub.get_info('unreadable_videos_total') == 3
-
-    # the totals survive a resume
-    checkpoint = {}
-    hook.before_save_checkpoint(runner, checkpoint)
+    # the totals live in the message hub, which checkpoints keep and
+    # --resume restores
+    state = runner.message_hub.state_dict()
+    resumed_runner = StubRunner('test_hook_counts_resumed', log_file)
+    resumed_runner.message_hub.load_state_dict(state)
     resumed = UnreadableVideoHook()
-    resumed.after_load_checkpoint(runner, copy.deepcopy(checkpoint))
+    resumed.before_train(resumed_runner)
     assert resumed.total_reads == 4
     assert resumed.total_files == {'a.mp4', 'b.mp4', 'c.mp4'}
+    # a fresh run starts from zero
+    fresh = UnreadableVideoHook()
+    fresh.before_train(StubRunner('test_hook_counts_fresh', log_file))
+    assert fresh.total_reads == 0 and not fresh.total_files
 
 
 # --------------------------------------------------------------- end to end
@@ -303,7 +321,7 @@ def test_k400_training_epoch_survives_and_counts(tmp_path):
     """The K400 train pipeline (32x2x1, random-resized 224 crops) on mp4
     files, one corrupt, one empty and one of 3 frames, with 2 dataloader
     worker processes: the epoch completes and the training log counts the
-    two bad files."""
+    two bad files; a resumed second epoch continues the run total."""
     from mmengine.runner import Runner
     root = str(tmp_path / 'videos')
     os.makedirs(root)
@@ -320,6 +338,22 @@ def test_k400_training_epoch_survives_and_counts(tmp_path):
     assert 'run total: 2 files' in log
     assert osp.join(root, 'short.mp4') not in log
     assert osp.isfile(osp.join(cfg.work_dir, 'epoch_1.pth'))
+    reads = int(re.search(r'epoch 1: 2 files \((\d+) reads\)', log).group(1))
+    assert reads >= 2
+
+    # --resume continues the run total
+    for log_dir in glob.glob(osp.join(cfg.work_dir, '2*')):
+        shutil.rmtree(log_dir)
+    cfg.train_cfg.max_epochs = 2
+    cfg.resume = True
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.epoch == 2
+    log = read_log(cfg.work_dir)
+    match = re.search(r'epoch 2: 2 files \((\d+) reads\) replaced by other '
+                      r'samples; run total: 2 files \((\d+) reads\)', log)
+    assert match, log
+    assert int(match.group(2)) == reads + int(match.group(1))
 
 
 @pytest.mark.slow

@@ -165,8 +165,9 @@ def test_check_videos_cli(tmp_path):
     (root / 'empty.mp4').write_bytes(b'')
     names = ['good.mp4', 'corrupt.mp4', 'one_frame.mp4', 'empty.mp4',
              'missing.mp4']
-    list_file = write_lines(str(tmp_path / 'list.txt'),
-                            [f'{name} {i % 2}' for i, name in enumerate(names)])
+    list_file = write_lines(
+        str(tmp_path / 'list.txt'),
+        [f'{name} {index % 2}' for index, name in enumerate(names)])
     out = str(tmp_path / 'unreadable.txt')
     result = subprocess.run(
         [sys.executable, osp.join(TOOLS, 'check_videos.py'), list_file,

@@ -112,6 +112,15 @@ class RobustVideoDataset(VideoDataset):
                     if key in listed:
                         found[name] = listed[key]
             return found
+        backends = {
+            getattr(transform, 'io_backend', 'disk')
+            for transform in self.pipeline.transforms
+        } - {'disk'}
+        if backends:
+            raise ValueError(
+                'skip_unreadable=True decodes local files, but the pipeline '
+                f'reads with io_backend={sorted(backends)}; pass the path of '
+                'a list of unreadable videos instead')
         # Each rank decodes its share; the results are gathered.
         rank, world_size = get_dist_info()
         share = [info['filename'] for info in self.data_list[rank::world_size]]
@@ -134,7 +143,6 @@ class RobustVideoDataset(VideoDataset):
         data_list = super().filter_data()
         if self.skip_unreadable is False:
             return data_list
-        self.data_list = data_list
         unreadable = self._find_unreadable()
         self.skipped_videos = [(info['filename'], unreadable[info['filename']])
                                for info in data_list

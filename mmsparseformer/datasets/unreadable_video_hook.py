@@ -7,8 +7,10 @@ from mmengine.hooks import Hook
 from mmaction.registry import HOOKS
 from .robust_video_dataset import UNREADABLE_VIDEOS_KEY
 
-#: Key of the counts in a checkpoint's ``meta`` (restored on resume).
-CHECKPOINT_KEY = 'unreadable_videos'
+#: Message-hub keys of the run totals (saved in checkpoints, restored by
+#: ``--resume`` only, not by ``load_from``).
+TOTAL_READS_KEY = 'unreadable_video_reads'
+TOTAL_FILES_KEY = 'unreadable_video_files'
 
 
 def replaced_videos(data_samples: Optional[Iterable]) -> List[str]:
@@ -37,8 +39,9 @@ class UnreadableVideoHook(Hook):
     count is right with dataloader worker processes), sums them over
     distributed ranks and logs per epoch and in total:
     ``Unreadable videos in epoch 3: 2 files (2 reads) replaced by other
-    samples; run total: 5 files (6 reads)``. The totals are saved in
-    checkpoints and restored on resume.
+    samples; run total: 5 files (6 reads)``. The totals live in the
+    runner's message hub, so checkpoints keep them and ``--resume``
+    continues them.
 
     Validation and testing: lists the videos that ``skip_unreadable`` left
     out of the evaluation, after the metrics.
@@ -52,6 +55,11 @@ class UnreadableVideoHook(Hook):
         self.total_files: set = set()
 
     # ------------------------------------------------------------- training
+    def before_train(self, runner) -> None:
+        hub = runner.message_hub  # restored from the checkpoint on resume
+        self.total_reads = int(hub.get_info(TOTAL_READS_KEY, 0))
+        self.total_files = set(hub.get_info(TOTAL_FILES_KEY, ()))
+
     def after_train_iter(self,
                          runner,
                          batch_idx: int,
@@ -85,8 +93,9 @@ class UnreadableVideoHook(Hook):
             runner.logger.warning(message)
         else:
             runner.logger.info(message)
-        runner.message_hub.update_info('unreadable_videos_total',
-                                       len(self.total_files))
+        runner.message_hub.update_info(TOTAL_READS_KEY, self.total_reads)
+        runner.message_hub.update_info(TOTAL_FILES_KEY,
+                                       sorted(self.total_files))
 
     def after_train_epoch(self, runner) -> None:
         self._summarise(runner, f'epoch {runner.epoch + 1}')
@@ -94,16 +103,6 @@ class UnreadableVideoHook(Hook):
     def after_train(self, runner) -> None:
         if self._epoch_reads:  # iteration-based loops have no epochs
             self._summarise(runner, f'iterations up to {runner.iter}')
-
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint.setdefault('meta', {})[CHECKPOINT_KEY] = dict(
-            reads=self.total_reads, files=sorted(self.total_files))
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        saved = checkpoint.get('meta', {}).get(CHECKPOINT_KEY)
-        if saved:
-            self.total_reads = int(saved.get('reads', 0))
-            self.total_files = set(saved.get('files', ()))
 
     # --------------------------------------------------- validation / test
     def _list_skipped(self, runner, loop, mode: str) -> None:

@@ -11,7 +11,7 @@
 #            (ImageNet-1K-pretrained transformer, 32x2x1 clips, 8 GPUs x 8
 #            clips, AMP):
 #            mmaction::recognition/swin/
-#            swin-tiny-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py
+#            swin-tiny-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py  # noqa: E501
 #   [mvit]   MMAction2's MViT K400 config
 #            (mmaction::recognition/mvit/
 #            mvit-small-p244_32xb16-16x4x1-200e_kinetics400-rgb.py):

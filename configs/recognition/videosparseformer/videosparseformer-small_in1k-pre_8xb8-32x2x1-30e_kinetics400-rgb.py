@@ -23,4 +23,5 @@ model = dict(
     backbone=dict(pretrained=pretrained),
     cls_head=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
 
-optim_wrapper = dict(optimizer=dict(weight_decay=0.02))  # [swin-small] (MMAction2)
+# weight decay of MMAction2's Swin-small K400 config [swin]
+optim_wrapper = dict(optimizer=dict(weight_decay=0.02))
