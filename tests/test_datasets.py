@@ -261,8 +261,16 @@ def test_hook_counts_per_epoch_and_in_total(tmp_path):
     hook.after_train_epoch(runner)
     runner.epoch = 2
     hook.after_train_epoch(runner)
+    hook.after_train(runner)  # nothing left: no line
+    # an iteration-based loop has no epochs: after_train summarises
+    runner.iter = 7
+    hook.after_train_iter(runner, 7, batch_with(['d.mp4']))
+    hook.after_train(runner)
     with open(log_file) as f:
         text = f.read()
+    assert text.count('Unreadable videos in') == 4
+    assert ('Unreadable videos in iterations up to 7: 1 files (1 reads) '
+            'replaced by other samples; run total: 4 files (5 reads)') in text
     assert ('Unreadable videos in epoch 1: 2 files (3 reads) replaced by '
             'other samples; run total: 2 files (3 reads)') in text
     assert 'Files: a.mp4, b.mp4' in text
@@ -277,8 +285,8 @@ def test_hook_counts_per_epoch_and_in_total(tmp_path):
     resumed_runner.message_hub.load_state_dict(state)
     resumed = UnreadableVideoHook()
     resumed.before_train(resumed_runner)
-    assert resumed.total_reads == 4
-    assert resumed.total_files == {'a.mp4', 'b.mp4', 'c.mp4'}
+    assert resumed.total_reads == 5
+    assert resumed.total_files == {'a.mp4', 'b.mp4', 'c.mp4', 'd.mp4'}
     # a fresh run starts from zero
     fresh = UnreadableVideoHook()
     fresh.before_train(StubRunner('test_hook_counts_fresh', log_file))
@@ -391,3 +399,85 @@ def test_k400_test_strict_and_skip(tmp_path):
     assert ('Test: the metrics cover 2 videos; 1 unreadable videos were '
             'left out (skip_unreadable):') in log
     assert f'  {osp.join(root, "corrupt.mp4")}: ' in log
+
+
+DIST_SCRIPT = r'''
+import json, sys
+from unittest import mock
+import mmsparseformer  # noqa: F401
+import torch.distributed
+from mmengine.dist import get_rank
+from mmengine.registry import init_default_scope
+from mmaction.registry import DATASETS
+from mmsparseformer.datasets import UnreadableVideoHook, video_check
+from mmsparseformer.datasets import robust_video_dataset
+
+root, ann_file, log_file, out = sys.argv[1:5]
+# gloo directly: mmengine's init_dist calls torch.cuda.set_device
+torch.distributed.init_process_group('gloo')
+init_default_scope('mmaction')
+rank = get_rank()
+probed = []
+
+def recording_check(path, *args, **kwargs):
+    probed.append(path)
+    return video_check.check_video(path, *args, **kwargs)
+
+with mock.patch.object(robust_video_dataset, 'check_video', recording_check):
+    dataset = DATASETS.build(dict(
+        type='RobustVideoDataset', ann_file=ann_file,
+        data_prefix=dict(video=root), pipeline=[], test_mode=True,
+        skip_unreadable=True))
+
+from mmengine.logging import MessageHub, MMLogger
+
+class Runner:
+    logger = MMLogger.get_instance('dist_hook', log_file=log_file)
+    message_hub = MessageHub.get_instance('dist_hook')
+    epoch = 0
+    iter = 0
+
+hook = UnreadableVideoHook()
+hook.before_train(Runner)
+hook._epoch_reads = [f'rank{rank}.mp4'] * (rank + 1)
+hook.after_train_epoch(Runner)
+with open(f'{out}.{rank}', 'w') as f:
+    json.dump(dict(probed=probed, skipped=dataset.skipped_videos,
+                   size=len(dataset), reads=hook.total_reads,
+                   files=sorted(hook.total_files)), f)
+torch.distributed.destroy_process_group()
+'''
+
+
+@pytest.mark.slow
+def test_distributed_skip_probe_and_counts(videos, tmp_path):
+    """With 2 gloo ranks: each rank decodes half of the list and both agree
+    on the skipped videos; the hook sums the replaced videos of both."""
+    import json
+    import subprocess
+    import sys
+    root, ann_file, names = videos
+    script = tmp_path / 'dist_script.py'
+    script.write_text(DIST_SCRIPT)
+    out = str(tmp_path / 'result')
+    result = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+         '--standalone', str(script), root, ann_file,
+         str(tmp_path / 'hook.log'), out],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = []
+    for rank in range(2):
+        with open(f'{out}.{rank}') as f:
+            ranks.append(json.load(f))
+    all_paths = [osp.join(root, name) for name in names]
+    assert sorted(ranks[0]['probed'] + ranks[1]['probed']) == \
+        sorted(all_paths)
+    assert not set(ranks[0]['probed']) & set(ranks[1]['probed'])
+    for data in ranks:
+        assert sorted(name for name, _ in data['skipped']) == [
+            osp.join(root, 'corrupt.mp4'), osp.join(root, 'empty.mp4')]
+        assert data['size'] == len(names) - 2
+        assert data['reads'] == 3
+        assert data['files'] == ['rank0.mp4', 'rank1.mp4']

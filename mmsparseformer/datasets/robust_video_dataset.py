@@ -47,8 +47,10 @@ class UnreadableVideoError(RuntimeError):
 
 def is_loading_transform(transform: Callable) -> bool:
     """Whether ``transform`` is one of MMAction2's file-reading transforms
-    (``DecordInit``, ``SampleFrames``, ``DecordDecode``, ``PyAVInit``...)."""
-    return type(transform).__module__ == LOADING_MODULE
+    (``DecordInit``, ``SampleFrames``, ``DecordDecode``, ``PyAVInit``...)
+    or a subclass of one."""
+    return any(cls.__module__ == LOADING_MODULE
+               for cls in type(transform).__mro__)
 
 
 @DATASETS.register_module()

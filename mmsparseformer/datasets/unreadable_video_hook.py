@@ -74,13 +74,16 @@ class UnreadableVideoHook(Hook):
                 f'Iter {runner.iter + 1}: {len(found)} unreadable video(s) '
                 f'replaced by other samples: {format_names(found)}')
 
-    def _summarise(self, runner, period: str) -> None:
-        """Gather the reads since the last summary over ranks and log."""
+    def _summarise(self, runner, period: str, quiet_if_none=False) -> None:
+        """Gather the reads since the last summary over ranks and log.
+        Every rank must call it (it is a collective)."""
         reads = [
             name for part in all_gather_object(self._epoch_reads)
             for name in part
         ]
         self._epoch_reads = []
+        if quiet_if_none and not reads:
+            return
         files = sorted(set(reads))
         self.total_reads += len(reads)
         self.total_files.update(files)
@@ -101,8 +104,10 @@ class UnreadableVideoHook(Hook):
         self._summarise(runner, f'epoch {runner.epoch + 1}')
 
     def after_train(self, runner) -> None:
-        if self._epoch_reads:  # iteration-based loops have no epochs
-            self._summarise(runner, f'iterations up to {runner.iter}')
+        # iteration-based loops have no epochs: summarise what is left (on
+        # every rank, even one with nothing left: it is a collective)
+        self._summarise(
+            runner, f'iterations up to {runner.iter}', quiet_if_none=True)
 
     # --------------------------------------------------- validation / test
     def _list_skipped(self, runner, loop, mode: str) -> None:
