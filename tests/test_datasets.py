@@ -3,10 +3,13 @@ and counted in training, and name the file (or are skipped and listed) in
 testing."""
 import copy
 import glob
+import json
 import os
 import os.path as osp
 import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -453,9 +456,6 @@ torch.distributed.destroy_process_group()
 def test_distributed_skip_probe_and_counts(videos, tmp_path):
     """With 2 gloo ranks: each rank decodes half of the list and both agree
     on the skipped videos; the hook sums the replaced videos of both."""
-    import json
-    import subprocess
-    import sys
     root, ann_file, names = videos
     script = tmp_path / 'dist_script.py'
     script.write_text(DIST_SCRIPT)
