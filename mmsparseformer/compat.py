@@ -15,12 +15,16 @@ tested in ``tests/test_compat.py``.
    builtin ``getattr`` (pickled by ``HistoryBuffer`` for its statistics
    methods) is allowed only while the runner loads its own checkpoints
    (``Runner.resume`` / ``Runner.load_checkpoint``), never globally.
+3. With ``mmcv-lite`` (no compiled ``mmcv.ops``) every ``import mmaction``
+   warns that ``MultiScaleDeformableAttention`` cannot be imported; no
+   recognizer uses it, so that one warning is silenced.
 """
 import functools
 import importlib.util
 import os.path as osp
 import sys
 import types
+import warnings
 from typing import Callable, List, Optional
 
 import torch
@@ -124,11 +128,30 @@ def patch_weights_only_loading() -> bool:
     return True
 
 
+def mmcv_ops_missing() -> bool:
+    """Whether the installed mmcv has no compiled ops (mmcv-lite)."""
+    return importlib.util.find_spec('mmcv') is not None and \
+        importlib.util.find_spec('mmcv._ext') is None
+
+
+def silence_mmcv_lite_warning() -> bool:
+    """Hide mmcv-lite's import warning about deformable attention."""
+    if not mmcv_ops_missing():
+        return False
+    warnings.filterwarnings(
+        'ignore',
+        message='Fail to import ``MultiScaleDeformableAttention``',
+        category=UserWarning)
+    return True
+
+
 def apply_compat_fixes() -> List[str]:
     """Apply every needed fix once; returns the names of those applied."""
     global _applied
     if _applied is None:
         _applied = []
+        if silence_mmcv_lite_warning():
+            _applied.append('mmcv_lite_warning')
         if patch_missing_drn():
             _applied.append('missing_drn')
         if patch_weights_only_loading():

@@ -343,25 +343,96 @@ def load_head_checkpoint(head, path: str, logger=None) -> dict:
     return dict(loaded=loaded, dropped=dropped)
 
 
-def official_to_checkpoint(src: str, backbone, num_classes: Optional[int] = None
-                           ) -> dict:
+def official_state(state: Dict[str, Tensor], path: str = '') -> Tuple[
+        Dict[str, Tensor], str]:
+    """Any official layout -> (official image or video layout, layout)."""
+    layout = detect_layout(state, path)
+    if layout == 'mmsparseformer':
+        raise CheckpointError(f'{path}: already an mmsparseformer checkpoint')
+    if layout == 'imagenet_release':
+        state = rename_imagenet_release(state)
+    return state, layout
+
+
+def infer_official_arch(state: Dict[str, Tensor],
+                        replicates: Optional[int] = None) -> dict:
+    """The arch dict of an official-layout state dict, from its shapes.
+
+    Focusing repeats (shared weights) and heads are not visible in weights:
+    the v1 values (4 repeats, 64 heads) are assumed. The named arch is used
+    when the shapes match one of the zoo.
+    """
+    from .backbones.video_sparseformer import VideoSparseFormerArchs
+    units = sorted({
+        int(m.group(1))
+        for m in (re.match(r'layers\.(\d+)\.norm1\.weight$', k) for k in state)
+        if m
+    })
+    if not units:
+        raise CheckpointError('no SparseFormer units (layers.N.norm1.weight) '
+                              'in the checkpoint')
+    rois = state['initial_roi.weight']
+    axes = 2 if rois.shape[-1] == 4 else 3
+    sampling = [
+        i for i, layer in enumerate(units)
+        if f'layers.{layer}.roi_offset_bias' in state
+    ]
+    first_sampler = units[sampling[0]] if sampling else None
+    arch = dict(
+        conv_channels=state['feat_extractor.conv1.weight'].shape[0],
+        num_tokens=rois.shape[0],
+        num_points=(state[f'layers.{first_sampler}.roi_offset_bias'].numel()
+                    // axes) if sampling else 0,
+        focus_dims=state[f'layers.{units[0]}.norm1.weight'].numel(),
+        cortex_dims=state[f'layers.{units[-1]}.norm1.weight'].numel(),
+        focus_repeats=4,
+        cortex_depth=len(units) - 1,
+        sampling_units=tuple(sampling),
+        num_heads=64,
+        mlp_ratio=state[f'layers.{units[0]}.mlp.fc1.weight'].shape[0] //
+        state[f'layers.{units[0]}.norm1.weight'].numel())
+    for name, zoo_arch in VideoSparseFormerArchs.zoo.items():
+        candidate = dict(arch)
+        if axes == 3:
+            if replicates is None:
+                if arch['num_tokens'] % zoo_arch['num_tokens']:
+                    continue
+                candidate['num_tokens'] = zoo_arch['num_tokens']
+            else:
+                candidate['num_tokens'] //= replicates
+        zoo = {k: v for k, v in zoo_arch.items() if k != 'drop_path_rate'}
+        if candidate == zoo:
+            return dict(name=name, arch=name,
+                        replicates=arch['num_tokens'] //
+                        candidate['num_tokens'] if axes == 3 else None)
+    if axes == 3:
+        if replicates is None:
+            raise CheckpointError(
+                'a video checkpoint of a custom arch: pass its replicates')
+        arch['num_tokens'] //= replicates
+    return dict(name=None, arch=arch,
+                replicates=replicates if axes == 3 else None)
+
+
+def official_to_checkpoint(state: Dict[str, Tensor], backbone,
+                           source: str = '') -> dict:
     """An MMAction2-loadable checkpoint (``backbone.`` / ``cls_head.`` keys)
-    from any official SparseFormer file, for ``backbone``'s arch."""
-    state = unwrap_state_dict(load_checkpoint_file(src), src)
-    converted = convert_state_dict(state, backbone, src)
-    check_shapes(backbone, converted['backbone'], src,
+    from an official SparseFormer state dict, for ``backbone``'s arch."""
+    converted = convert_state_dict(state, backbone, source)
+    check_shapes(backbone, converted['backbone'], source,
                  backbone_description(backbone))
-    if converted['unknown']:
-        raise CheckpointError(f'{src}: keys with no counterpart in '
-                              f'{backbone_description(backbone)}: '
-                              f'{converted["unknown"][:10]}')
+    missing = sorted(set(backbone.state_dict()) - set(converted['backbone']))
+    if converted['unknown'] or missing:
+        raise CheckpointError(
+            f'{source}: does not fit {backbone_description(backbone)}: '
+            f'unknown keys {converted["unknown"][:10]}, missing {missing[:10]}')
     out = OrderedDict(('backbone.' + k, v)
                       for k, v in converted['backbone'].items())
     out.update(('cls_head.' + k, v) for k, v in converted['head'].items())
     return dict(
         state_dict=out,
         meta=dict(
-            source=osp.basename(src),
+            source=osp.basename(source),
             source_layout=converted['layout'],
-            arch=backbone.arch_settings,
+            arch=backbone.arch_name or backbone.arch_settings,
             replicates=backbone.replicates))

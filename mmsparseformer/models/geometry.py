@@ -15,18 +15,20 @@ from torch import Tensor
 
 #: Number of axes of a tube (x, y, t).
 NUM_AXES = 3
+HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
 def float32_geometry(func: Callable) -> Callable:
-    """Run ``func`` with autocast off and its tensor arguments in float32."""
+    """Run ``func`` with autocast off and half-precision tensor arguments
+    promoted to float32 (float64 stays float64, e.g. for ``gradcheck``)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         tensors = [a for a in args if isinstance(a, Tensor)]
         device_type = tensors[0].device.type if tensors else 'cpu'
         args = [
-            a.float() if isinstance(a, Tensor) and a.is_floating_point() else a
-            for a in args
+            a.float() if isinstance(a, Tensor) and a.dtype in HALF_DTYPES
+            else a for a in args
         ]
         with torch.autocast(device_type=device_type, enabled=False):
             return func(*args, **kwargs)
@@ -53,7 +55,7 @@ def adjust_rois(rois: Tensor, deltas: Tensor) -> Tensor:
         deltas (Tensor): Adjustments of shape ``(..., 6)``.
 
     Returns:
-        Tensor: The adjusted tubes, ``(..., 6)``, float32.
+        Tensor: The adjusted tubes, ``(..., 6)``.
     """
     center, size = roi_center_size(rois)
     size = size.abs()
@@ -75,7 +77,7 @@ def standardize_offsets(offsets: Tensor, eps: float = 1e-5) -> Tensor:
         eps (float): Added to the standard deviation.
 
     Returns:
-        Tensor: Standardised offsets of the same shape, float32.
+        Tensor: Standardised offsets of the same shape.
     """
     mean = offsets.mean(dim=-2, keepdim=True)
     std = offsets.std(dim=-2, keepdim=True)
@@ -92,7 +94,7 @@ def sampling_points(rois: Tensor, offsets: Tensor) -> Tensor:
 
     Returns:
         Tensor: Points ``(B, N, P, 3)`` as ``(x, y, t)`` in ``[0, 1]``
-        coordinates, float32.
+        coordinates.
     """
     center, size = roi_center_size(rois)
     return center.unsqueeze(-2) + offsets * size.unsqueeze(-2)
@@ -111,7 +113,7 @@ def sample_trilinear(features: Tensor, points: Tensor) -> Tensor:
         points (Tensor): ``(B, N, P, 3)`` points ``(x, y, t)`` in ``[0, 1]``.
 
     Returns:
-        Tensor: ``(B, N, P, C)`` sampled features, float32.
+        Tensor: ``(B, N, P, C)`` sampled features.
     """
     batch, num_tokens, num_points, _ = points.shape
     grid = (points * 2 - 1).view(batch, num_tokens, num_points, 1, NUM_AXES)

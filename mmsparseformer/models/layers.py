@@ -14,7 +14,8 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
-from .geometry import (NUM_AXES, adjust_rois, sample_trilinear,
+from .fast_ops import early_conv_fast, sample_trilinear_fast
+from .geometry import (HALF_DTYPES, NUM_AXES, adjust_rois, sample_trilinear,
                        sampling_points, standardize_offsets)
 
 #: LayerNorm epsilon of SparseFormer v1 (the mixing generator uses 1e-5).
@@ -28,9 +29,13 @@ def unit_norm_layer_norm_(norm: nn.LayerNorm) -> None:
 
 
 def standardize_channels(features: Tensor, eps: float = 1e-5) -> Tensor:
-    """``(f - mean_c f) / sqrt(var_c f + eps)`` over dim 1, no affine."""
+    """``(f - mean_c f) / sqrt(var_c f + eps)`` over dim 1, no affine.
+
+    Half-precision input is promoted: the result is at least float32.
+    """
     with torch.autocast(device_type=features.device.type, enabled=False):
-        features = features.float()
+        if features.dtype in HALF_DTYPES:
+            features = features.float()
         var, mean = torch.var_mean(features, dim=1, unbiased=False,
                                    keepdim=True)
         return (features - mean) / (var + eps).sqrt()
@@ -39,25 +44,32 @@ def standardize_channels(features: Tensor, eps: float = 1e-5) -> Tensor:
 class EarlyConvStem(nn.Module):
     """Per-frame early convolution: conv 7x7/2, ReLU, max-pool 3x3/2 and
     channel standardisation. ``(B, 3, T, H, W) -> (B, C, T, H/4, W/4)``.
+
+    ``fast_path`` selects :func:`.fast_ops.early_conv_fast` (channels-last
+    2D, the default); otherwise the direct 3D form of the official library
+    runs (3D convolution and max-pool with temporal kernel 1).
     """
 
-    def __init__(self, out_channels: int) -> None:
+    def __init__(self, out_channels: int, fast_path: bool = True) -> None:
         super().__init__()
         self.out_channels = out_channels
+        self.fast_path = fast_path
         self.conv = nn.Conv2d(3, out_channels, 7, stride=2, padding=3)
 
     def init_weights(self) -> None:
         nn.init.kaiming_normal_(
             self.conv.weight, mode='fan_out', nonlinearity='relu')
 
+    def forward_reference(self, x: Tensor) -> Tensor:
+        feats = F.conv3d(x, self.conv.weight.unsqueeze(2), self.conv.bias,
+                         stride=(1, 2, 2), padding=(0, 3, 3))
+        feats = F.max_pool3d(F.relu(feats), (1, 3, 3), (1, 2, 2), (0, 1, 1))
+        return standardize_channels(feats)
+
     def forward(self, x: Tensor) -> Tensor:
-        batch, channels, frames, height, width = x.shape
-        frames_2d = x.transpose(1, 2).reshape(batch * frames, channels,
-                                              height, width)
-        feats = F.max_pool2d(F.relu(self.conv(frames_2d)), 3, 2, 1)
-        feats = standardize_channels(feats)
-        feats = feats.view(batch, frames, *feats.shape[1:])
-        return feats.transpose(1, 2)  # (B, C, T, H/4, W/4)
+        if self.fast_path:
+            return early_conv_fast(x, self.conv.weight, self.conv.bias)
+        return self.forward_reference(x)
 
 
 class TokenAttention(nn.Module):
@@ -221,6 +233,8 @@ class SparseFormerUnit(nn.Module):
         in_dims (int, optional): Token width of the previous unit; a
             transition (linear + LayerNorm) maps it to ``embed_dims`` when
             they differ.
+        fast_path (bool): Sample with :func:`.fast_ops.sample_trilinear_fast`
+            instead of the ``grid_sample`` reference.
     """
 
     def __init__(self,
@@ -231,9 +245,11 @@ class SparseFormerUnit(nn.Module):
                  sampling: bool,
                  feat_channels: int,
                  num_points: int,
-                 in_dims: Optional[int] = None) -> None:
+                 in_dims: Optional[int] = None,
+                 fast_path: bool = True) -> None:
         super().__init__()
         self.embed_dims = embed_dims
+        self.fast_path = fast_path
         self.repeats = len(drop_path_rates)
         self.sampling = sampling
         if in_dims is not None and in_dims != embed_dims:
@@ -261,7 +277,9 @@ class SparseFormerUnit(nn.Module):
         if self.sampling:
             rois = adjust_rois(rois, drop_path(self.roi_adjust(tokens)))
             points = sampling_points(rois, self.offsets(tokens))
-            sampled = sample_trilinear(feats, points)
+            sampler = sample_trilinear_fast if self.fast_path \
+                else sample_trilinear
+            sampled = sampler(feats, points)
             tokens = tokens + drop_path(self.mixing(sampled, tokens))
         tokens = tokens + drop_path(self.mlp(tokens))
         return tokens, rois, points

@@ -108,6 +108,11 @@ class VideoSparseFormer(BaseModule):
             of this project's. Image checkpoints are inflated.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)``
             does the same as ``pretrained``.
+        fast_path (bool): Use the fast early convolution and sampler of
+            :mod:`mmsparseformer.models.fast_ops` (same outputs). ``False``
+            runs the direct implementation of the spec (3D convolution and
+            max-pool, ``grid_sample``), the reference of the speed
+            benchmark. Defaults to True.
 
     Input ``(B, 3, T, H, W)`` with ``H`` and ``W`` divisible by 4; output the
     tokens ``(B, N0 * replicates, D)``.
@@ -118,7 +123,8 @@ class VideoSparseFormer(BaseModule):
                  replicates: int = 8,
                  drop_path_rate: Optional[float] = None,
                  pretrained: Optional[str] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 fast_path: bool = True) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = resolve_arch(arch)
         self.arch_name = arch if isinstance(arch, str) else None
@@ -143,7 +149,7 @@ class VideoSparseFormer(BaseModule):
                              f'arch has {len(widths)} units')
         rates = torch.linspace(0, drop_path_rate, sum(repeats)).tolist()
 
-        self.stem = EarlyConvStem(settings['conv_channels'])
+        self.stem = EarlyConvStem(settings['conv_channels'], fast_path)
         self.initial_rois = nn.Parameter(
             grid_initial_rois(settings['num_tokens'], replicates))
         self.initial_embeddings = nn.Parameter(
@@ -159,8 +165,20 @@ class VideoSparseFormer(BaseModule):
                     sampling=index in sampling_units,
                     feat_channels=settings['conv_channels'],
                     num_points=settings['num_points'],
-                    in_dims=widths[index - 1] if index else None))
+                    in_dims=widths[index - 1] if index else None,
+                    fast_path=fast_path))
             rates = rates[repeat:]
+
+    @property
+    def fast_path(self) -> bool:
+        return self.stem.fast_path
+
+    @fast_path.setter
+    def fast_path(self, enabled: bool) -> None:
+        """Switch every module between the fast and the reference path."""
+        for module in self.modules():
+            if hasattr(module, 'fast_path') and module is not self:
+                module.fast_path = enabled
 
     # ------------------------------------------------------------------ init
     def init_weights(self) -> None:
