@@ -223,6 +223,10 @@ def test_runner_resumes_and_loads_its_checkpoint(runner_checkpoint, tmp_path):
     assert runner.optim_wrapper.get_lr()['lr'] == pytest.approx([0.001])
 
 
+#: torch's refusal of the payload below (``open`` is ``io.open``).
+REFUSED_OPEN = 'Unsupported global: GLOBAL io.open'
+
+
 def write_malicious_checkpoint(path, marker):
     """A checkpoint whose unpickling would create ``marker`` via an
     arbitrary global (``open``)."""
@@ -239,7 +243,7 @@ def write_malicious_checkpoint(path, marker):
 def test_arbitrary_global_refused_by_torch_load(tmp_path):
     path, marker = tmp_path / 'evil.pth', tmp_path / 'pwned'
     write_malicious_checkpoint(path, marker)
-    with pytest.raises(pickle.UnpicklingError, match='Unsupported global: GLOBAL io.open'):
+    with pytest.raises(pickle.UnpicklingError, match=REFUSED_OPEN):
         torch.load(str(path))
     assert not marker.exists()
     # the payload is live: an unsafe load does run it
@@ -252,7 +256,7 @@ def test_arbitrary_global_refused_by_runner(tmp_path, method):
     path, marker = tmp_path / 'evil.pth', tmp_path / 'pwned'
     write_malicious_checkpoint(path, marker)
     runner = toy_runner(tmp_path / 'work')
-    with pytest.raises(pickle.UnpicklingError, match='Unsupported global: GLOBAL io.open'):
+    with pytest.raises(pickle.UnpicklingError, match=REFUSED_OPEN):
         getattr(runner, method)(str(path))
     assert not marker.exists()
     # getattr is allowed again only inside the next runner load

@@ -135,8 +135,8 @@ def uninterrupted(workspace):
 def single_dump(workspace, uninterrupted):
     """Per-sample scores of ``tools/test.py --dump`` in one process."""
     dump = workspace / 'single.pkl'
-    result = run_test(workspace, MICRO, uninterrupted / 'epoch_2.pth', '--dump',
-                  dump, '--work-dir', workspace / 'test_single')
+    result = run_test(workspace, MICRO, uninterrupted / 'epoch_2.pth',
+                      '--dump', dump, '--work-dir', workspace / 'test_single')
     assert succeeded(result)
     return dump
 
@@ -147,7 +147,7 @@ def single_dump(workspace, uninterrupted):
 def test_resume_after_kill_continues_at_epoch_2(workspace, uninterrupted):
     work_dir = workspace / 'killed'
     killed = run_train(workspace, PROBE, '--work-dir', work_dir,
-                   '--cfg-options', 'custom_hooks.1.epoch=1')
+                       '--cfg-options', 'custom_hooks.1.epoch=1')
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert osp.isfile(work_dir / 'epoch_1.pth')
     assert not osp.exists(work_dir / 'epoch_2.pth')
@@ -317,7 +317,7 @@ def test_slurm_test_script(workspace, uninterrupted, single_dump,
 def test_test_show_dir_draws_the_clips(workspace, uninterrupted, tmp_path):
     show_dir = tmp_path / 'vis'
     result = run_test(workspace, MICRO, uninterrupted / 'epoch_2.pth',
-                  '--show-dir', show_dir, '--work-dir', tmp_path / 'work')
+                      '--show-dir', show_dir, '--work-dir', tmp_path / 'work')
     assert succeeded(result)
     # one folder per sample, one image per frame of the 4-frame clip
     for index in range(NUM_VAL):
@@ -344,8 +344,8 @@ def test_unknown_model_type(workspace, tmp_path):
 def test_missing_checkpoint(workspace, tmp_path, tool):
     missing = tmp_path / 'no_such_dir' / 'epoch_9.pth'
     if tool == 'train':
-        result = run_train(workspace, MICRO, '--resume', missing, '--work-dir',
-                       tmp_path / 'work')
+        result = run_train(workspace, MICRO, '--resume', missing,
+                           '--work-dir', tmp_path / 'work')
     else:
         result = run_test(workspace, MICRO, missing)
     assert_single_line_error(result, str(missing), 'not found')
@@ -386,7 +386,7 @@ def test_checkpoint_with_untrusted_global_is_refused(workspace,
 
 def test_amp_on_cpu(workspace, tmp_path):
     result = run_train(workspace, MICRO, '--amp', '--work-dir',
-                   tmp_path / 'work')
+                       tmp_path / 'work')
     assert_single_line_error(result, '--amp', 'CUDA')
 
 

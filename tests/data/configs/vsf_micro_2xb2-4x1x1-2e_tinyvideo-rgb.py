@@ -1,8 +1,9 @@
 # A micro VideoSparseFormer on a tiny generated video set, for the tool tests.
 # Paths are relative to the working directory: the tests write the videos to
-# ``data/tinyvideo/{train,val}`` (``mmsparseformer.testing.write_random_videos``)
-# and run the tools from there. Everything is deterministic (uniform frame
-# sampling, no flips, no dropout) so that runs can be compared by value.
+# ``data/tinyvideo/{train,val}`` (with
+# ``mmsparseformer.testing.write_random_videos``) and run the tools there.
+# Everything is deterministic (uniform frame sampling, no flips, no dropout)
+# so that runs can be compared by value.
 _base_ = ['mmaction::_base_/default_runtime.py']
 
 custom_imports = dict(imports=['mmsparseformer'], allow_failed_imports=False)
