@@ -1,5 +1,6 @@
 """The helpers behind tools/train.py and tools/test.py, in-process (the
 end-to-end runs are in test_tools_cli.py)."""
+import multiprocessing
 import os
 import os.path as osp
 
@@ -151,19 +152,26 @@ def test_gloo_fallback_in_one_process(monkeypatch):
     for key, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
                            MASTER_ADDR='127.0.0.1').items():
         monkeypatch.setenv(key, value)
+    for key in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):  # set if missing
+        monkeypatch.setenv(key, os.environ.get(key, '1'))
     import socket
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         monkeypatch.setenv('MASTER_PORT', str(sock.getsockname()[1]))
     cfg = Config.fromfile(MICRO)
     cfg.launcher = 'pytorch'
+    start_method = multiprocessing.get_start_method(allow_none=True)
     try:
         note = setup_cpu_distributed(cfg)
         assert torch.distributed.is_initialized()
         assert torch.distributed.get_backend() == 'gloo'
+        # the config's start method, as the runner sets it
+        assert multiprocessing.get_start_method() == \
+            cfg.env_cfg.mp_cfg.mp_start_method
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+        multiprocessing.set_start_method(start_method, force=True)
     assert 'gloo' in note and "'nccl'" in note
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     assert cfg.model_wrapper_cfg.device_ids is None

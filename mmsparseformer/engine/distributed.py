@@ -21,6 +21,7 @@ from typing import Iterator, Optional
 import torch
 from mmengine.config import Config
 from mmengine.dist import init_dist, is_distributed
+from mmengine.utils.dl_utils import set_multi_processing
 
 GLOO_MESSAGE = ('CUDA is not available: the {world_size} processes of this '
                 'run communicate over gloo on the CPU (the config asked for '
@@ -94,6 +95,9 @@ def setup_cpu_distributed(cfg: Config) -> Optional[str]:
     env_cfg = cfg.setdefault('env_cfg', {})
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     requested = dist_cfg.get('backend', 'nccl')
+    # what the runner does before it initialises the process group
+    # (otherwise init_dist picks 'spawn' and the runner switches it back)
+    set_multi_processing(**env_cfg.get('mp_cfg', {}), distributed=True)
     init_gloo_process_group(launcher, dist_cfg)
     dist_cfg['backend'] = 'gloo'
     cfg.model_wrapper_cfg = cpu_model_wrapper_cfg(cfg)
