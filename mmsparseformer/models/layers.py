@@ -209,10 +209,18 @@ class AdaptiveMixing(nn.Module):
     def forward(self, sampled: Tensor, tokens: Tensor) -> Tensor:
         """``sampled``: ``(B, N, P, C)``; returns ``(B, N, D)``."""
         channel_mixing, point_mixing = self.mixing_weights(tokens)
-        sampled = sampled.to(channel_mixing.dtype)
-        mixed = F.gelu(sampled @ channel_mixing + self.channel_bias)
-        mixed = F.gelu(point_mixing @ mixed + self.point_bias[:, None])
-        return self.out_proj(mixed.flatten(2))
+        batch, num_tokens = tokens.shape[:2]
+        sampled = sampled.to(channel_mixing.dtype).flatten(0, 1)
+        # biases fused into the batched matmuls, as in the official library
+        mixed = F.gelu(
+            torch.baddbmm(
+                self.channel_bias.to(sampled.dtype), sampled,
+                channel_mixing.flatten(0, 1)))
+        mixed = F.gelu(
+            torch.baddbmm(
+                self.point_bias.to(mixed.dtype)[:, None],
+                point_mixing.flatten(0, 1), mixed))
+        return self.out_proj(mixed.view(batch, num_tokens, -1))
 
 
 class SparseFormerUnit(nn.Module):
