@@ -17,10 +17,18 @@ class CheckpointError(ValueError):
 def is_runner_checkpoint(path: str) -> bool:
     """Whether the file is an mmengine runner checkpoint (by its globals,
     read without unpickling anything)."""
+    # torch reports only the globals that are not allow-listed, and
+    # mmsparseformer.compat allow-lists the marker: list them as torch
+    # sees them with no user allow-list.
+    serialization = torch.serialization
+    allowed = serialization.get_safe_globals()
+    serialization.clear_safe_globals()
     try:
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        unsafe = serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception:  # not a zip checkpoint; torch.load will say more
         return False
+    finally:
+        serialization.add_safe_globals(allowed)
     return RUNNER_MARKER in unsafe
 
 
