@@ -32,6 +32,13 @@ def is_runner_checkpoint(path: str) -> bool:
     return RUNNER_MARKER in unsafe
 
 
+def runner_checkpoint_scope(path: str):
+    """A context in which ``torch.load`` may unpickle ``getattr`` if (and
+    only if) ``path`` is an mmengine runner checkpoint."""
+    extra = [getattr] if is_runner_checkpoint(path) else []
+    return torch.serialization.safe_globals(extra)
+
+
 def load_checkpoint_file(path: str,
                          map_location: Union[str, torch.device] = 'cpu'
                          ) -> dict:
@@ -44,9 +51,8 @@ def load_checkpoint_file(path: str,
         raise CheckpointError(f'Checkpoint file not found: {path}')
     if osp.getsize(path) == 0:
         raise CheckpointError(f'Checkpoint file is empty: {path}')
-    extra = [getattr] if is_runner_checkpoint(path) else []
     try:
-        with torch.serialization.safe_globals(extra):
+        with runner_checkpoint_scope(path):
             return torch.load(path, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as err:

@@ -274,3 +274,20 @@ def test_load_checkpoint_file_reads_runner_checkpoints(runner_checkpoint):
     assert checkpoint['meta']['epoch'] == 1
     assert set(serialization.get_safe_globals()) == allowed
     assert getattr not in allowed
+
+
+def test_every_mmengine_load_reads_runner_checkpoints(runner_checkpoint,
+                                                      tmp_path):
+    """mmengine's local loader (init_recognizer, Pretrained inits, load_from)
+    reads runner checkpoints, and still refuses arbitrary globals."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+    checkpoint = _load_checkpoint(runner_checkpoint, map_location='cpu')
+    assert checkpoint['meta']['epoch'] == 1
+    assert getattr not in serialization.get_safe_globals()
+    path, marker = tmp_path / 'evil.pth', tmp_path / 'pwned'
+    write_malicious_checkpoint(path, marker)
+    with pytest.raises(pickle.UnpicklingError, match=REFUSED_OPEN):
+        _load_checkpoint(str(path), map_location='cpu')
+    assert not marker.exists()
+    with pytest.raises(FileNotFoundError, match='can not be found'):
+        _load_checkpoint(str(tmp_path / 'missing.pth'))

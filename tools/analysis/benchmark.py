@@ -1,0 +1,143 @@
+"""Clips/s and peak memory of VideoSparseFormer-T beside MMAction2's Video
+Swin-T, TimeSformer, X3D-M and MViTv2-S, for inference and a training step.
+
+All models are built from their registry configs (random weights) and run
+one view of their own Kinetics test protocol, in this process, on the same
+device with the same threads. Prints a table with ratios to
+VideoSparseFormer-T (time per clip and peak memory; above 1 means the model
+is slower or needs more memory).
+
+Examples::
+
+    python tools/analysis/benchmark.py --device cpu --iters 3
+    python tools/analysis/benchmark.py --device cuda --iters 20 --warmup 5
+    # tiny sizes (every model at 4x32x32), e.g. in CI
+    python tools/analysis/benchmark.py --shape 4 32 32 --iters 1 --warmup 0
+"""
+import argparse
+import json
+import sys
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument(
+        '--models',
+        nargs='+',
+        help='subset of models (default: all), e.g. VideoSparseFormer-T X3D-M')
+    parser.add_argument(
+        '--vsf-config',
+        help='VideoSparseFormer-T config (default: configs/recognition/'
+        'videosparseformer/*tiny*kinetics400*.py, else a built-in tiny '
+        'Kinetics-400 model)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=3,
+        metavar=('T', 'H', 'W'),
+        help='one shape for every model instead of each test protocol')
+    parser.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch threads for every model (default: torch\'s default)')
+    parser.add_argument(
+        '--iters', type=int, default=3, help='timed iterations per phase')
+    parser.add_argument(
+        '--warmup', type=int, default=1, help='untimed iterations first')
+    parser.add_argument(
+        '--infer-batch', type=int, default=1, help='clips per forward pass')
+    parser.add_argument(
+        '--train-batch', type=int, default=2, help='clips per training step')
+    parser.add_argument(
+        '--no-train', action='store_true', help='skip the training step')
+    parser.add_argument('--json', help='also write the results here')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    import mmsparseformer  # noqa: F401  (compat fixes, registries)
+    from mmsparseformer.analysis.benchmark import (REFERENCE, ModelResult,
+                                                   benchmark_model,
+                                                   default_vsf_config,
+                                                   environment, model_specs,
+                                                   results_table,
+                                                   warm_up_runtime)
+    from mmsparseformer.apis.inference import check_device
+    if min(args.iters, args.infer_batch, args.train_batch) < 1 or \
+            args.warmup < 0:
+        print('error: --iters and the batches must be >= 1, --warmup >= 0',
+              file=sys.stderr)
+        return 2
+    try:
+        check_device(args.device)
+        vsf_config, vsf_source = (args.vsf_config, args.vsf_config) \
+            if args.vsf_config else default_vsf_config()
+        specs = model_specs(args.models, vsf_config)
+    except (KeyError, ValueError, RuntimeError, FileNotFoundError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    env = environment()
+    print(f'Device {args.device}, {env["threads"]} torch threads, '
+          f'{env["cpu_count"]} CPUs, torch {env["torch"]}; '
+          f'{REFERENCE}: {vsf_source}')
+    if 'load_average' in env:
+        print('Load average before the run: ' +
+              ', '.join(f'{x:.2f}' for x in env['load_average']) +
+              ' (other processes slow the wall times; CPU times are '
+              'printed too)')
+    warm_up_runtime(args.device)
+    results = []
+    for name, config in specs:
+        print(f'Benchmarking {name} ...', flush=True)
+        try:
+            result = benchmark_model(
+                name,
+                config,
+                shape=args.shape,
+                device=args.device,
+                iters=args.iters,
+                warmup=args.warmup,
+                infer_batch=args.infer_batch,
+                train_batch=args.train_batch,
+                train=not args.no_train)
+        except Exception as err:  # report the model and go on
+            result = ModelResult(
+                name=name,
+                config=str(config),
+                shape=tuple(args.shape or ()),
+                params_m=0.,
+                error=f'{type(err).__name__}: {err}')
+        results.append(result)
+    print()
+    print(results_table(results))
+    print(f'\nx time / x mem: time per clip and peak memory divided by '
+          f'{REFERENCE}\'s (inference batch {args.infer_batch}, training '
+          f'batch {args.train_batch}, AdamW; {args.iters} timed iterations '
+          f'after {args.warmup} warm-up). Peak memory: '
+          + ('torch.cuda.max_memory_allocated' if 'cuda' in args.device
+             else 'resident-set high-water mark above the resident set '
+             'before the model was built') + '.')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(
+                dict(
+                    environment=env,
+                    device=args.device,
+                    args=vars(args),
+                    results=[r.to_dict() for r in results]),
+                f,
+                indent=2,
+                default=str)
+        print(f'Wrote {args.json}')
+    return 1 if any(r.error for r in results) else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
