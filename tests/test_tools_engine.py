@@ -66,6 +66,24 @@ def test_report_tool_errors_exits_with_one_line(capsys):
     assert err.startswith("train.py: error: model.cls_head.type='Bar' in ")
 
 
+@pytest.mark.parametrize('in_worker', [False, True])
+def test_unreadable_video_at_test_time_is_one_line(capsys, in_worker):
+    from mmsparseformer.datasets import UnreadableVideoError
+    message = ('Cannot read video data/val/broken.mp4 (DECORDError); pass '
+               'skip_unreadable=True to skip it')
+    if in_worker:  # how a DataLoader worker re-raises it
+        message = ('Caught UnreadableVideoError in DataLoader worker process '
+                   f'0.\nOriginal Traceback (most recent call last):\n  '
+                   f'File "x.py", line 1\nUnreadableVideoError: {message}')
+    with pytest.raises(SystemExit) as info:
+        with report_tool_errors(prog='test.py'):
+            raise UnreadableVideoError(message)
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1
+    assert 'broken.mp4' in err and err.startswith('test.py: error: ')
+
+
 def test_check_checkpoint_file(tmp_path):
     missing = tmp_path / 'missing.pth'
     with pytest.raises(CheckpointError, match=f'not found: {missing}'):

@@ -144,10 +144,15 @@ def report_tool_errors(cfg: Optional[Config] = None,
                        prog: Optional[str] = None) -> Iterator[None]:
     """Turn the user-fixable errors raised inside into one line on stderr
     and ``SystemExit(1)``."""
+    from ..datasets import UnreadableVideoError
     try:
         yield
     except (ToolError, CheckpointError) as err:
         _exit_with(prog, str(err))
+    except UnreadableVideoError as err:
+        # raised in a dataloader worker, the message carries the worker's
+        # traceback; its last line is the error itself
+        _exit_with(prog, str(err).strip().splitlines()[-1])
     except KeyError as err:
         translated = (unregistered_type_error(err, cfg, config_file)
                       if cfg is not None else None)
