@@ -19,7 +19,9 @@ tested in ``tests/test_compat.py``.
    runner checkpoint, recognised from its globals without unpickling.
 3. With ``mmcv-lite`` (no compiled ``mmcv.ops``) every ``import mmaction``
    warns that ``MultiScaleDeformableAttention`` cannot be imported; no
-   recognizer uses it, so that one warning is silenced.
+   recognizer uses it, so that one warning is silenced. Likewise the
+   deprecation warning of ``pkg_resources``, which mmengine imports and
+   setuptools < 81 keeps for it (the pin exists for that reason).
 """
 import importlib.util
 import os.path as osp
@@ -144,11 +146,24 @@ def silence_mmcv_lite_warning() -> bool:
     return True
 
 
+def silence_pkg_resources_warning() -> bool:
+    """Hide setuptools' deprecation warning for mmengine's pkg_resources."""
+    if importlib.util.find_spec('pkg_resources') is None:
+        return False
+    warnings.filterwarnings(
+        'ignore',
+        message='pkg_resources is deprecated as an API',
+        category=UserWarning)
+    return True
+
+
 def apply_compat_fixes() -> List[str]:
     """Apply every needed fix once; returns the names of those applied."""
     global _applied
     if _applied is None:
         _applied = []
+        if silence_pkg_resources_warning():
+            _applied.append('pkg_resources_warning')
         if silence_mmcv_lite_warning():
             _applied.append('mmcv_lite_warning')
         if patch_missing_drn():
