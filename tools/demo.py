@@ -34,9 +34,11 @@ from typing import Dict, List, Optional
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(ROOT, 'configs', 'recognition', 'videosparseformer')
 VIDEO_CONFIG = osp.join(
-    CONFIG_DIR, 'videosparseformer-nano_1xb16-8x1x1-3e_synthetic-motion-rgb.py')
+    CONFIG_DIR,
+    'videosparseformer-nano_1xb16-8x1x1-3e_synthetic-motion-rgb.py')
 CONTROL_CONFIG = osp.join(
-    CONFIG_DIR, 'videosparseformer-nano_1xb16-1x1x1-3e_synthetic-motion-rgb.py')
+    CONFIG_DIR,
+    'videosparseformer-nano_1xb16-1x1x1-3e_synthetic-motion-rgb.py')
 
 #: Dataset sizes and schedule of the full demo and of the --quick smoke test.
 FULL = dict(num_train=2000, num_val=240, num_test=240, max_epochs=None,

@@ -177,8 +177,8 @@ class SyntheticMotionRenderer:
 
     # ------------------------------------------------------------- drawing
     def _background(self, rng: np.random.Generator) -> np.ndarray:
-        """A random base colour, a smooth colour field around it, and
-        mid- and fine-scale texture."""
+        """A random base colour, a smooth colour field around it,
+        mid-scale texture and (optionally) pixel grain."""
         size = self.size
         base = rng.uniform(0, 255, 3).astype(np.float32)
         coarse = rng.normal(0, self.colour_variation,
@@ -222,13 +222,13 @@ class SyntheticMotionRenderer:
                 cv2.fillPoly(canvas, [fixed], obj['fill'].tolist(),
                              cv2.LINE_AA, shift=4)
                 cv2.polylines(canvas, [fixed], True, obj['edge'].tolist(),
-                              self.edge_width,
-                              cv2.LINE_AA, shift=4)
+                              self.edge_width, cv2.LINE_AA, shift=4)
 
     # -------------------------------------------------------------- render
     def trajectory(self, obj: dict, label: int,
                    rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
-        """Positions ``(T, 2)`` (wrapped) and angles ``(T,)`` of the target.
+        """Positions ``(T, 2)`` (pixels, wrapped) and angles ``(T,)`` of a
+        moving shape of class ``label``.
 
         The pose is uniform at the middle frame and the motion constant, so
         the pose is uniform (on the torus / the circle) in *every* frame.
