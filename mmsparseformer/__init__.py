@@ -9,6 +9,6 @@ from .version import __version__
 
 apply_compat_fixes()
 
-from . import models  # noqa: E402,F401  (registers into mmaction.registry)
+from . import engine, models  # noqa: E402,F401  (register into mmaction)
 
 __all__ = ['__version__', 'apply_compat_fixes']

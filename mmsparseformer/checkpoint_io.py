@@ -17,11 +17,26 @@ class CheckpointError(ValueError):
 def is_runner_checkpoint(path: str) -> bool:
     """Whether the file is an mmengine runner checkpoint (by its globals,
     read without unpickling anything)."""
+    # torch reports only the globals that are not allow-listed, and
+    # mmsparseformer.compat allow-lists the marker: list them as torch
+    # sees them with no user allow-list.
+    serialization = torch.serialization
+    allowed = serialization.get_safe_globals()
+    serialization.clear_safe_globals()
     try:
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        unsafe = serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception:  # not a zip checkpoint; torch.load will say more
         return False
+    finally:
+        serialization.add_safe_globals(allowed)
     return RUNNER_MARKER in unsafe
+
+
+def runner_checkpoint_scope(path: str):
+    """A context in which ``torch.load`` may unpickle ``getattr`` if (and
+    only if) ``path`` is an mmengine runner checkpoint."""
+    extra = [getattr] if is_runner_checkpoint(path) else []
+    return torch.serialization.safe_globals(extra)
 
 
 def load_checkpoint_file(path: str,
@@ -36,9 +51,8 @@ def load_checkpoint_file(path: str,
         raise CheckpointError(f'Checkpoint file not found: {path}')
     if osp.getsize(path) == 0:
         raise CheckpointError(f'Checkpoint file is empty: {path}')
-    extra = [getattr] if is_runner_checkpoint(path) else []
     try:
-        with torch.serialization.safe_globals(extra):
+        with runner_checkpoint_scope(path):
             return torch.load(path, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as err:

@@ -13,19 +13,20 @@ tested in ``tests/test_compat.py``.
    and numpy arrays/scalars), so ``--resume`` and ``tools/test.py`` fail.
    Exactly those globals are allow-listed; ``weights_only`` stays on. The
    builtin ``getattr`` (pickled by ``HistoryBuffer`` for its statistics
-   methods) is allowed only while the runner loads its own checkpoints
-   (``Runner.resume`` / ``Runner.load_checkpoint``), never globally.
+   methods) is never allowed globally: mmengine's loader of local files
+   (used by ``Runner.resume``, ``load_from``, ``init_recognizer`` and
+   ``Pretrained`` inits) allows it only while it reads a file that is a
+   runner checkpoint, recognised from its globals without unpickling.
 3. With ``mmcv-lite`` (no compiled ``mmcv.ops``) every ``import mmaction``
    warns that ``MultiScaleDeformableAttention`` cannot be imported; no
    recognizer uses it, so that one warning is silenced.
 """
-import functools
 import importlib.util
 import os.path as osp
 import sys
 import types
 import warnings
-from typing import Callable, List, Optional
+from typing import List, Optional
 
 import torch
 
@@ -103,28 +104,26 @@ def loads_weights_only_by_default() -> bool:
             and digit_version(torch.__version__) >= digit_version('2.6.0'))
 
 
-def allow_runner_getattr(method: Callable) -> Callable:
-    """Wrap a Runner method so that its loads may unpickle ``getattr``."""
-
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        with torch.serialization.safe_globals([getattr]):
-            return method(*args, **kwargs)
-
-    wrapper.__wrapped_by_mmsparseformer__ = True
-    return wrapper
+def load_local_checkpoint(filename: str, map_location=None):
+    """mmengine's loader of local checkpoint files, with ``weights_only``
+    on and ``getattr`` allowed only for runner checkpoints."""
+    from .checkpoint_io import runner_checkpoint_scope
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    with runner_checkpoint_scope(filename):
+        return torch.load(filename, map_location=map_location,
+                          weights_only=True)
 
 
 def patch_weights_only_loading() -> bool:
     """Let runner checkpoints load under ``weights_only=True``."""
     if not loads_weights_only_by_default():
         return False
-    from mmengine.runner import Runner
+    from mmengine.runner.checkpoint import CheckpointLoader
     torch.serialization.add_safe_globals(runner_checkpoint_globals())
-    for name in ('resume', 'load_checkpoint'):
-        method = getattr(Runner, name)
-        if not getattr(method, '__wrapped_by_mmsparseformer__', False):
-            setattr(Runner, name, allow_runner_getattr(method))
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_local_checkpoint, force=True)
     return True
 
 

@@ -18,11 +18,6 @@ from torch import Tensor
 
 from .geometry import HALF_DTYPES, float32_geometry
 
-# The 8 corners of a voxel cell as (dx, dy, dt) offsets.
-_CORNERS = torch.tensor([[dx, dy, dt] for dx in (0, 1) for dy in (0, 1)
-                         for dt in (0, 1)])
-
-
 def early_conv_fast(x: Tensor, weight: Tensor, bias: Tensor,
                     eps: float = 1e-5) -> Tensor:
     """Conv 7x7/2 + ReLU + max-pool 3x3/2 + channel standardisation.
@@ -56,7 +51,8 @@ def trilinear_corners(points: Tensor, frames: int, height: int,
 
     Rows index a ``(B * T * H * W, C)`` channels-last table; corners outside
     the volume get weight 0 (and a valid dummy row), which is the zeros
-    padding of ``grid_sample``.
+    padding of ``grid_sample``. Corner order: ``t`` fastest, then ``y``,
+    then ``x``.
 
     Args:
         points (Tensor): ``(B, N, P, 3)`` points ``(x, y, t)`` in ``[0, 1]``.
@@ -64,22 +60,27 @@ def trilinear_corners(points: Tensor, frames: int, height: int,
     Returns:
         tuple[Tensor, Tensor]: ``(B*N*P, 8)`` int64 rows and weights.
     """
-    size = points.new_tensor([width, height, frames])
-    coords = points * size - 0.5  # continuous voxel index (x, y, t)
-    low = coords.floor()
-    frac = (coords - low).unsqueeze(-2)  # (B, N, P, 1, 3)
-    corners = _CORNERS.to(points.device)
-    index = low.long().unsqueeze(-2) + corners  # (B, N, P, 8, 3)
-    weights = torch.where(corners.bool(), frac, 1 - frac).prod(dim=-1)
-    limits = torch.tensor([width, height, frames], device=points.device)
-    inside = ((index >= 0) & (index < limits)).all(dim=-1)
-    strides = torch.tensor([1, width, width * height], device=points.device)
-    rows = (index * strides).sum(dim=-1)
-    batch_offset = torch.arange(points.shape[0], device=points.device)
-    rows = rows + batch_offset.view(-1, 1, 1, 1) * (frames * height * width)
-    weights = weights * inside
-    rows = rows * inside
-    return rows.view(-1, 8), weights.view(-1, 8)
+    sizes = (width, height, frames)
+    strides = (1, width, width * height)
+    rows, weights = [], []
+    for axis in range(3):
+        # continuous voxel index; its two neighbours along this axis
+        coord = points[..., axis] * sizes[axis] - 0.5
+        low = coord.floor()
+        frac = coord - low
+        low = low.long()
+        pair = torch.stack([low, low + 1], dim=-1)  # (B, N, P, 2)
+        inside = (pair >= 0) & (pair < sizes[axis])
+        weights.append(torch.stack([1 - frac, frac], dim=-1) * inside)
+        rows.append(pair.clamp(0, sizes[axis] - 1) * strides[axis])
+    # combine the axes: (x, y, t) -> (..., 2, 2, 2) -> (..., 8)
+    weight = (weights[0][..., :, None, None] * weights[1][..., None, :, None]
+              * weights[2][..., None, None, :])
+    row = (rows[0][..., :, None, None] + rows[1][..., None, :, None] +
+           rows[2][..., None, None, :])
+    batch = torch.arange(points.shape[0], device=points.device)
+    row = row + batch.view(-1, 1, 1, 1, 1, 1) * (frames * height * width)
+    return row.view(-1, 8), weight.view(-1, 8)
 
 
 @float32_geometry

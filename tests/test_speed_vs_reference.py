@@ -1,0 +1,32 @@
+"""The speed comparison script runs end to end and reports equal outputs."""
+import json
+import os.path as osp
+import sys
+
+import pytest
+
+sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'tools', 'analysis'))
+import speed_vs_reference  # noqa: E402
+
+
+@pytest.mark.slow
+def test_speed_script_micro(tmp_path, capsys):
+    out = str(tmp_path / 'speed.json')
+    assert speed_vs_reference.main([
+        '--arch', 'micro', '--replicates', '2', '--shape', '4', '32', '32',
+        '--batches', '1', '2', '--train-batch', '2', '--iters', '1',
+        '--warmup', '0', '--num-classes', '5', '--matmul-size', '256',
+        '--json', out
+    ]) == 0
+    printed = capsys.readouterr().out
+    assert 'floor' in printed and 'speed-up' in printed
+    result = json.load(open(out))
+    assert [row['case'] for row in result['rows']] == [
+        'inference, batch 1', 'inference, batch 2',
+        'train step (fwd+bwd), batch 2'
+    ]
+    for row in result['rows']:
+        assert row['max_diff'] < 1e-5
+        for path in ('reference', 'fast'):
+            assert row[path]['wall'] > 0
+    assert result['macs'] > 0 and result['floor'] > 0

@@ -1,0 +1,143 @@
+# MMAction2's tools/test.py (same flags, same behaviour) with mmsparseformer
+# imported, the gloo fallback for distributed runs without CUDA, and one-line
+# errors for the mistakes a user can fix (see mmsparseformer/engine).
+import argparse
+import os
+import os.path as osp
+from typing import List, Optional
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import mmsparseformer  # noqa: F401  (compat fixes, registers the models)
+from mmaction.registry import RUNNERS
+from mmsparseformer.engine import (ToolError, check_checkpoint_file,
+                                   report_tool_errors, setup_cpu_distributed)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='MMAction2 test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='the directory to save the file containing evaluation metrics')
+    parser.add_argument(
+        '--dump',
+        type=str,
+        help='dump predictions to a pickle file for offline evaluation')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where the visualization images will be saved.')
+    parser.add_argument(
+        '--show',
+        action='store_true',
+        help='whether to display the prediction results in a window.')
+    parser.add_argument(
+        '--interval',
+        type=int,
+        default=1,
+        help='visualize per interval samples.')
+    parser.add_argument(
+        '--wait-time',
+        type=float,
+        default=2,
+        help='display time of every window. (second)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Merge CLI arguments to config."""
+    # -------------------- visualization --------------------
+    if args.show or (args.show_dir is not None):
+        # MMAction2's base runtime has no visualization hook; add the one
+        # that also draws clips (NCTHW inputs).
+        cfg.default_hooks.setdefault('visualization',
+                                     dict(type='ClipVisualizationHook'))
+        cfg.default_hooks.visualization.enable = True
+        cfg.default_hooks.visualization.show = args.show
+        cfg.default_hooks.visualization.wait_time = args.wait_time
+        cfg.default_hooks.visualization.out_dir = args.show_dir
+        cfg.default_hooks.visualization.interval = args.interval
+
+    # -------------------- Dump predictions --------------------
+    if args.dump is not None:
+        if not args.dump.endswith(('.pkl', '.pickle')):
+            raise ToolError('The dump file must be a pkl file (.pkl or '
+                            f'.pickle), got --dump {args.dump}')
+        dump_metric = dict(type='DumpResults', out_file_path=args.dump)
+        if isinstance(cfg.test_evaluator, (list, tuple)):
+            cfg.test_evaluator = list(cfg.test_evaluator)
+            cfg.test_evaluator.append(dump_metric)
+        else:
+            cfg.test_evaluator = [cfg.test_evaluator, dump_metric]
+
+    return cfg
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    with report_tool_errors():
+        if not osp.isfile(args.config):
+            raise ToolError(f'config file not found: {args.config}')
+        # load config
+        cfg = Config.fromfile(args.config)
+
+    with report_tool_errors(cfg, args.config):
+        cfg = merge_args(cfg, args)
+        cfg.launcher = args.launcher
+        if args.cfg_options is not None:
+            cfg.merge_from_dict(args.cfg_options)
+
+        # work_dir is determined in this priority: CLI > segment in file >
+        # filename
+        if args.work_dir is not None:
+            # update configs according to CLI args if args.work_dir is not
+            # None
+            cfg.work_dir = args.work_dir
+        elif cfg.get('work_dir', None) is None:
+            # use config filename as default work_dir if cfg.work_dir is None
+            cfg.work_dir = osp.join('./work_dirs',
+                                    osp.splitext(osp.basename(args.config))[0])
+
+        check_checkpoint_file(args.checkpoint)
+        cfg.load_from = args.checkpoint
+        gloo_note = setup_cpu_distributed(cfg)
+
+        # build the runner from config
+        if 'runner_type' not in cfg:
+            # build the default runner
+            runner = Runner.from_cfg(cfg)
+        else:
+            # build customized runner from the registry
+            # if 'runner_type' is set in the cfg
+            runner = RUNNERS.build(cfg)
+        if gloo_note:
+            runner.logger.info(gloo_note)
+
+        # start testing
+        runner.test()
+
+
+if __name__ == '__main__':
+    main()

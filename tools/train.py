@@ -1,0 +1,184 @@
+# MMAction2's tools/train.py (same flags, same behaviour) with mmsparseformer
+# imported, the gloo fallback for distributed runs without CUDA, and one-line
+# errors for the mistakes a user can fix (see mmsparseformer/engine).
+import argparse
+import os
+import os.path as osp
+from typing import List, Optional
+
+from mmengine.config import Config, DictAction
+from mmengine.device import get_device
+from mmengine.runner import Runner, find_latest_checkpoint
+
+import mmsparseformer  # noqa: F401  (compat fixes, registers the models)
+from mmaction.registry import RUNNERS
+from mmsparseformer.engine import (ToolError, check_checkpoint_file,
+                                   report_tool_errors, setup_cpu_distributed)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a action recognizer')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='If specify checkpoint path, resume from it, while if not '
+        'specify, try to auto resume from the latest checkpoint '
+        'in the work directory.')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='enable automatic-mixed-precision training (needs CUDA)')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='whether not to evaluate the checkpoint during training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='whether to auto scale the learning rate according to the '
+        'actual batch size and the original batch size.')
+    parser.add_argument('--seed', type=int, default=None, help='random seed')
+    parser.add_argument(
+        '--diff-rank-seed',
+        action='store_true',
+        help='whether or not set different seeds for different ranks')
+    parser.add_argument(
+        '--deterministic',
+        action='store_true',
+        help='whether to set deterministic options for CUDNN backend.')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+
+    return args
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Merge CLI arguments to config."""
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+
+    cfg.launcher = args.launcher
+
+    # work_dir is determined in this priority: CLI > segment in file > filename
+    if args.work_dir is not None:
+        # update configs according to CLI args if args.work_dir is not None
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        # use config filename as default work_dir if cfg.work_dir is None
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    # enable automatic-mixed-precision training
+    if args.amp is True:
+        if get_device() == 'cpu':
+            raise ToolError(
+                '--amp needs a CUDA (or NPU/MLU/MUSA) device: mmengine\'s '
+                'AmpOptimWrapper is built on torch.cuda.amp and this machine '
+                'has none. Drop --amp to train in float32 on the CPU.')
+        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_wrapper not in ['OptimWrapper', 'AmpOptimWrapper']:
+            raise ToolError(
+                '`--amp` is not supported for the custom optimizer wrapper '
+                f'type `{optim_wrapper}` (optim_wrapper.type in '
+                f'{args.config}).')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    # resume training
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    # enable auto scale learning rate
+    if args.auto_scale_lr:
+        if not isinstance(cfg.get('auto_scale_lr'), dict) or \
+                'base_batch_size' not in cfg.auto_scale_lr:
+            raise ToolError(
+                '--auto-scale-lr needs `auto_scale_lr = dict(enable=False, '
+                'base_batch_size=...)` in the config (the total batch size '
+                f'its learning rate was set for); {args.config} has none.')
+        cfg.auto_scale_lr.enable = True
+
+    # set random seeds
+    if cfg.get('randomness', None) is None:
+        cfg.randomness = dict(
+            seed=args.seed,
+            diff_rank_seed=args.diff_rank_seed,
+            deterministic=args.deterministic)
+
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    return cfg
+
+
+def check_checkpoints(cfg: Config) -> None:
+    """Fail early, naming the file, when the checkpoint to resume from or
+    to load is missing or unreadable."""
+    if cfg.get('resume', False) and cfg.get('load_from') is None:
+        latest = find_latest_checkpoint(cfg.work_dir)
+        if latest is not None:
+            check_checkpoint_file(
+                latest, f'latest checkpoint of {cfg.work_dir} (recorded in '
+                'its last_checkpoint file)')
+    elif cfg.get('load_from') is not None:
+        what = 'resume checkpoint' if cfg.get('resume') else 'load_from'
+        check_checkpoint_file(cfg.load_from, what)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    with report_tool_errors():
+        if not osp.isfile(args.config):
+            raise ToolError(f'config file not found: {args.config}')
+        cfg = Config.fromfile(args.config)
+
+    with report_tool_errors(cfg, args.config):
+        # merge cli arguments to config
+        cfg = merge_args(cfg, args)
+        check_checkpoints(cfg)
+        gloo_note = setup_cpu_distributed(cfg)
+
+        # build the runner from config
+        if 'runner_type' not in cfg:
+            # build the default runner
+            runner = Runner.from_cfg(cfg)
+        else:
+            # build customized runner from the registry
+            # if 'runner_type' is set in the cfg
+            runner = RUNNERS.build(cfg)
+        if gloo_note:
+            runner.logger.info(gloo_note)
+
+        # start training
+        runner.train()
+
+
+if __name__ == '__main__':
+    main()
