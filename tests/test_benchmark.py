@@ -14,8 +14,8 @@ from mmsparseformer.analysis import read_view_protocol
 from mmsparseformer.analysis.benchmark import (REFERENCE, ModelResult,
                                                PeakMemory, PhaseResult,
                                                benchmark_model_cfg,
-                                               model_specs, release_memory,
-                                               results_table)
+                                               model_specs, ratio_table,
+                                               release_memory, results_table)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MICRO_CONFIG = osp.join(ROOT, 'tests', 'data', 'tools_micro_recognizer.py')
@@ -70,22 +70,32 @@ def test_cpu_peak_memory_sees_a_large_allocation():
     assert memory.peak() - baseline < 60
 
 
-def test_table_ratios_are_relative_to_the_reference():
+def test_tables_and_ratios_to_the_reference():
     reference = ModelResult(REFERENCE, 'a', (8, 32, 32), 1.,
                             PhaseResult(1, 2, 0.5, 1., 100.),
                             PhaseResult(2, 2, 2., 4., 400.))
     other = ModelResult('Other', 'b', (8, 32, 32), 2.,
                         PhaseResult(1, 2, 1.5, 3., 250.), None)
     broken = ModelResult('Broken', 'c', (), 0., error='OOM')
-    lines = results_table([reference, other, broken]).splitlines()
-    cells = [c.strip() for c in lines[3].split('|')[1:-1]]
-    assert cells[:8] == ['Other', '8x32x32', '2.0', '0.667', '3', '250',
-                         '3.00', '2.50']
-    assert cells[8:] == ['-'] * 4
-    ref_cells = [c.strip() for c in lines[2].split('|')[1:-1]]
-    assert ref_cells[3] == '2' and ref_cells[6:8] == ['1.00', '1.00']
-    assert ref_cells[8] == '1' and ref_cells[10:] == ['1.00', '1.00']
+    results = [reference, other, broken]
+
+    def cells(line):
+        return [c.strip() for c in line.split('|')[1:-1]]
+
+    lines = results_table(results).splitlines()
+    assert cells(lines[2]) == [
+        REFERENCE, '8x32x32', '1.0', '2', '1', '100', '1', '2', '400'
+    ]
+    assert cells(lines[3]) == [
+        'Other', '8x32x32', '2.0', '0.667', '3', '250', '-', '-', '-'
+    ]
     assert 'error: OOM' in lines[4]
+    ratios = ratio_table(results).splitlines()
+    assert cells(ratios[2]) == [REFERENCE] + ['1.00'] * 6
+    # 1.5 s vs 0.5 s wall, 3 vs 1 CPU-s, 250 vs 100 MB
+    assert cells(ratios[3]) == ['Other', '3.00', '3.00', '2.50', '-', '-',
+                                '-']
+    assert len(ratios) == 4  # the broken model has no ratios
 
 
 def test_benchmark_reference_only_at_tiny_size(tmp_path, capsys):
@@ -101,7 +111,7 @@ def test_benchmark_reference_only_at_tiny_size(tmp_path, capsys):
     assert result['inference']['clips_per_s'] > 0
     assert result['training']['clips_per_s'] > 0
     assert result['training']['batch'] == 1
-    assert 'x time' in capsys.readouterr().out
+    assert 'Ratios to VideoSparseFormer-T' in capsys.readouterr().out
 
 
 def test_benchmark_argument_errors(capsys):
@@ -134,5 +144,5 @@ def test_benchmark_all_models_end_to_end_at_tiny_sizes(tmp_path, capsys):
             assert result[phase]['clips_per_s'] > 0
             assert result[phase]['wall_s'] > 0
     table = [line for line in printed.splitlines() if line.startswith('| ')]
-    assert len(table) == 6  # header + 5 models
-    assert '| 1.00   | 1.00  |' in table[1]
+    assert len(table) == 12  # two tables: header + 5 models each
+    assert table[7].startswith(f'| {REFERENCE} | 1.00 ')

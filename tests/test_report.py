@@ -131,3 +131,54 @@ def test_report_bad_results_file(tmp_path, capsys):
         pickle.dump([], f)
     assert report.main([MICRO_CONFIG, str(empty)]) == 2
     assert 'non-empty list' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_report_from_a_real_test_dump(tmp_path, monkeypatch, capsys):
+    """tools/test.py --dump on a micro config, then report.py on the dump:
+    the table's accuracy is the dump's, recomputed independently."""
+    import subprocess
+
+    from mmsparseformer.apis import build_recognizer
+    from mmsparseformer.testing import write_random_videos
+    config = osp.join(ROOT, 'tests', 'data', 'configs',
+                      'vsf_micro_2xb2-4x1x1-2e_tinyvideo-rgb.py')
+    for split in ('train', 'val'):
+        write_random_videos(
+            str(tmp_path / 'data' / 'tinyvideo' / split), 6, 3,
+            num_frames=6)
+    torch.manual_seed(0)
+    model = build_recognizer(config)
+    model.init_weights()
+    checkpoint = tmp_path / 'micro.pth'
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    dump = tmp_path / 'results.pkl'
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'test.py'), config,
+        str(checkpoint), '--dump',
+        str(dump), '--work-dir',
+        str(tmp_path / 'work')
+    ],
+                          cwd=str(tmp_path),
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(dump, 'rb') as f:
+        samples = pickle.load(f)
+    scores = np.stack([_numpy(s['pred_score']) for s in samples])
+    labels = np.array([int(_numpy(s['gt_label'])[0]) for s in samples])
+    expected_top1 = 100. * np.mean(scores.argmax(1) == labels)
+
+    import report
+    monkeypatch.chdir(tmp_path)
+    assert report.main([config, str(dump), '--out-dir', 'report',
+                        '--no-zoo-table']) == 0
+    row = (tmp_path / 'report' / 'report.md').read_text().splitlines()[2]
+    assert row.split(' | ')[1] == f'{expected_top1:.2f}'
+    assert row.split(' | ')[4] == '1'  # one view in this test pipeline
+    assert (tmp_path / 'report' / 'top1_vs_gflops.png').stat().st_size > 0
+
+
+def _numpy(value):
+    return value.numpy() if hasattr(value, 'numpy') else np.asarray(value)

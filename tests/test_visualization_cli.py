@@ -155,19 +155,9 @@ def test_built_model_and_freshly_inflated_official_checkpoint(setup):
                                               single_view_pipeline,
                                               visualize_clip)
     from mmsparseformer.visualization.pipeline import pipeline_from_config
-    reference = torch.load(FIXTURE, weights_only=False)
-    arch = reference['arch']
-    arch = dict(
-        conv_channels=arch['conv_dim'],
-        num_tokens=arch['num_latent_tokens'],
-        num_points=arch['num_sampling_points'],
-        focus_dims=arch['widths'][0],
-        cortex_dims=arch['widths'][1],
-        focus_repeats=arch['repeats'][0],
-        cortex_depth=len(arch['widths']) - 1,
-        sampling_units=tuple(arch['sampling_layers']),
-        num_heads=arch['num_heads'],
-        mlp_ratio=arch['mlp_ratio'])
+    from sparseformer_refs import fixture_arch
+    reference = torch.load(FIXTURE, weights_only=True)
+    arch = fixture_arch(reference)
     checkpoint = str(setup['root'] / 'official_image.pth')
     torch.save({'state_dict': reference['image']['state_dict']}, checkpoint)
     config = write_config(setup['root'] / 'official.py', arch,

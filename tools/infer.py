@@ -5,11 +5,17 @@ by its data preprocessor, and the views are averaged as the config's head
 does (``average_clips``). Prints the top-k classes per video; a video that
 cannot be read is reported and the others go on.
 
+The model is a PyTorch checkpoint, or an ONNX file exported by
+``tools/deployment/export_onnx.py`` run with onnxruntime (``--onnx`` or
+``--backend onnxruntime``, or a CHECKPOINT ending in ``.onnx``), with the
+same pre-processing and view averaging.
+
 Examples::
 
     python tools/infer.py CONFIG CHECKPOINT demo.mp4 videos/ --topk 5 \\
         --label-map label_map_k400.txt --out results.json
     python tools/infer.py CONFIG CHECKPOINT clip.mp4 --device cuda
+    python tools/infer.py CONFIG --onnx model.onnx clip.mp4 videos/
 """
 import argparse
 import json
@@ -21,14 +27,25 @@ import time
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
-        usage='%(prog)s CONFIG CHECKPOINT INPUT [INPUT ...] [options]')
+        usage='%(prog)s CONFIG CHECKPOINT INPUT [INPUT ...] [options]\n'
+        '       %(prog)s CONFIG --onnx MODEL.onnx INPUT [INPUT ...] '
+        '[options]')
     parser.add_argument('config', help='the model config')
-    parser.add_argument('checkpoint', help='checkpoint of the model')
     parser.add_argument(
-        'inputs',
+        'paths',
         nargs='+',
-        metavar='INPUT',
-        help='video files or folders (searched recursively for videos)')
+        metavar='CHECKPOINT INPUT',
+        help='the checkpoint (unless --onnx is given), then video files or '
+        'folders (searched recursively for videos)')
+    parser.add_argument(
+        '--backend',
+        choices=['pytorch', 'onnxruntime'],
+        default=None,
+        help='default: onnxruntime for an .onnx model file, else pytorch')
+    parser.add_argument(
+        '--onnx',
+        help='an exported .onnx model (implies --backend onnxruntime); '
+        'every path after CONFIG is then an input')
     parser.add_argument(
         '--topk', type=int, default=5, help='classes to report per video')
     parser.add_argument(
@@ -44,7 +61,21 @@ def parse_args(argv=None):
         type=int,
         default=None,
         help='views per forward pass (default: all views of a video)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.onnx:
+        if args.backend == 'pytorch':
+            parser.error('--onnx runs with onnxruntime, not --backend '
+                         'pytorch')
+        args.checkpoint, args.inputs = args.onnx, args.paths
+        args.backend = 'onnxruntime'
+    else:
+        if len(args.paths) < 2:
+            parser.error('give a CHECKPOINT and at least one INPUT')
+        args.checkpoint, args.inputs = args.paths[0], args.paths[1:]
+        if args.backend is None:
+            args.backend = 'onnxruntime' if args.checkpoint.endswith(
+                '.onnx') else 'pytorch'
+    return args
 
 
 def format_result(result: dict) -> str:
@@ -59,10 +90,21 @@ def format_result(result: dict) -> str:
     return '\n'.join(lines)
 
 
+def default_device(backend: str) -> str:
+    """cuda:0 when the backend can use it here, else cpu."""
+    if backend == 'onnxruntime':
+        try:
+            import onnxruntime
+        except ImportError:
+            return 'cpu'
+        return 'cuda:0' if 'CUDAExecutionProvider' in \
+            onnxruntime.get_available_providers() else 'cpu'
+    import torch
+    return 'cuda:0' if torch.cuda.is_available() else 'cpu'
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import torch
-
     import mmsparseformer  # noqa: F401  (compat fixes, registries)
     from mmsparseformer.apis import (build_inferencer, collect_videos,
                                      infer_videos, load_label_map)
@@ -70,8 +112,7 @@ def main(argv=None) -> int:
     if args.topk < 1:
         print('error: --topk must be >= 1', file=sys.stderr)
         return 2
-    device = args.device or ('cuda:0'
-                             if torch.cuda.is_available() else 'cpu')
+    device = args.device or default_device(args.backend)
     if args.out and not osp.isdir(osp.dirname(osp.abspath(args.out))):
         print(f'error: the folder of --out {args.out} does not exist',
               file=sys.stderr)
@@ -84,12 +125,13 @@ def main(argv=None) -> int:
         inferencer = build_inferencer(
             args.config,
             args.checkpoint,
+            backend=args.backend,
             device=device,
             view_batch=args.view_batch)
         names = load_label_map(args.label_map, inferencer.num_classes) \
             if args.label_map else None
     except (CheckpointError, FileNotFoundError, ValueError, RuntimeError,
-            KeyError) as err:
+            KeyError, ImportError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
 

@@ -8,12 +8,12 @@ from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.device import get_device
-from mmengine.runner import Runner, find_latest_checkpoint
+from mmengine.runner import find_latest_checkpoint
 
 import mmsparseformer  # noqa: F401  (compat fixes, registers the models)
-from mmaction.registry import RUNNERS
-from mmsparseformer.engine import (ToolError, check_checkpoint_file,
-                                   report_tool_errors, setup_cpu_distributed)
+from mmsparseformer.engine import (ToolError, build_tool_runner,
+                                   check_checkpoint_file, load_tool_config,
+                                   report_tool_errors)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -154,27 +154,13 @@ def check_checkpoints(cfg: Config) -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    with report_tool_errors():
-        if not osp.isfile(args.config):
-            raise ToolError(f'config file not found: {args.config}')
-        cfg = Config.fromfile(args.config)
+    cfg = load_tool_config(args.config)
 
     with report_tool_errors(cfg, args.config):
         # merge cli arguments to config
         cfg = merge_args(cfg, args)
         check_checkpoints(cfg)
-        gloo_note = setup_cpu_distributed(cfg)
-
-        # build the runner from config
-        if 'runner_type' not in cfg:
-            # build the default runner
-            runner = Runner.from_cfg(cfg)
-        else:
-            # build customized runner from the registry
-            # if 'runner_type' is set in the cfg
-            runner = RUNNERS.build(cfg)
-        if gloo_note:
-            runner.logger.info(gloo_note)
+        runner = build_tool_runner(cfg)
 
         # start training
         runner.train()

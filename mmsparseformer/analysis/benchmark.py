@@ -349,47 +349,9 @@ def benchmark_model(name: str,
 
 
 # ----------------------------------------------------------------- report
-def results_table(results: Sequence[ModelResult],
-                  reference: str = REFERENCE) -> str:
-    """A text table of the results with ratios to ``reference``: time per
-    clip and peak memory of each model divided by the reference's."""
-    ref = next((r for r in results if r.name == reference and not r.error),
-               None)
-    header = ('model', 'input TxHxW', 'params M', 'infer clip/s',
-              'infer CPU s/clip', 'infer peak MB', 'x time', 'x mem',
-              'train clip/s', 'train peak MB', 'x time', 'x mem')
-    rows = [header]
-
-    def ratio(value, ref_value):
-        return f'{value / ref_value:.2f}' if ref_value else '-'
-
-    for r in results:
-        cells = [r.name, 'x'.join(map(str, r.shape))]
-        if r.error:
-            rows.append(tuple(cells + [f'error: {r.error}'] + [''] *
-                              (len(header) - 3)))
-            continue
-        cells.append(f'{r.params_m:.1f}')
-        for phase, ref_phase, with_cpu in (
-                (r.inference, ref and ref.inference, True),
-                (r.training, ref and ref.training, False)):
-            if phase is None:
-                cells += ['-'] * (5 if with_cpu else 4)
-                continue
-            cells.append(f'{phase.clips_per_s:.3g}')
-            if with_cpu:
-                cells.append(f'{phase.cpu_s / phase.batch:.3g}')
-            cells.append(f'{phase.peak_mb:.0f}')
-            if ref_phase is not None:
-                cells.append(
-                    ratio(phase.wall_s / phase.batch,
-                          ref_phase.wall_s / ref_phase.batch))
-                cells.append(ratio(phase.peak_mb, ref_phase.peak_mb))
-            else:
-                cells += ['-', '-']
-        rows.append(tuple(cells))
+def _markdown(rows: List[Tuple[str, ...]]) -> str:
     widths = [
-        max(len(str(row[i])) for row in rows) for i in range(len(header))
+        max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))
     ]
     lines = [
         '| ' + ' | '.join(str(c).ljust(w) for c, w in zip(row, widths)) +
@@ -397,6 +359,61 @@ def results_table(results: Sequence[ModelResult],
     ]
     lines.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
     return '\n'.join(lines)
+
+
+def results_table(results: Sequence[ModelResult]) -> str:
+    """Measured numbers: clips/s (wall), CPU seconds per clip (all threads)
+    and peak memory of inference and the training step."""
+    header = ('model', 'input TxHxW', 'params M', 'infer clips/s',
+              'infer CPU s/clip', 'infer peak MB', 'train clips/s',
+              'train CPU s/clip', 'train peak MB')
+    rows = [header]
+    for r in results:
+        cells = [r.name, 'x'.join(map(str, r.shape))]
+        if r.error:
+            rows.append(tuple(cells + [f'error: {r.error}'] + [''] *
+                              (len(header) - 3)))
+            continue
+        cells.append(f'{r.params_m:.1f}')
+        for phase in (r.inference, r.training):
+            if phase is None:
+                cells += ['-'] * 3
+                continue
+            cells += [
+                f'{phase.clips_per_s:.3g}', f'{phase.cpu_s / phase.batch:.3g}',
+                f'{phase.peak_mb:.0f}'
+            ]
+        rows.append(tuple(cells))
+    return _markdown(rows)
+
+
+def ratio_table(results: Sequence[ModelResult],
+                reference: str = REFERENCE) -> str:
+    """Each model's wall time per clip, CPU time per clip and peak memory
+    divided by ``reference``'s (above 1: slower or more memory)."""
+    ref = next((r for r in results if r.name == reference and not r.error),
+               None)
+    header = ('model', 'infer time', 'infer CPU', 'infer mem', 'train time',
+              'train CPU', 'train mem')
+    rows = [header]
+    for r in results:
+        if r.error or ref is None:
+            continue
+        cells = [r.name]
+        for phase, ref_phase in ((r.inference, ref.inference),
+                                 (r.training, ref.training)):
+            if phase is None or ref_phase is None:
+                cells += ['-'] * 3
+                continue
+            for value, ref_value in (
+                (phase.wall_s / phase.batch,
+                 ref_phase.wall_s / ref_phase.batch),
+                (phase.cpu_s / phase.batch, ref_phase.cpu_s / ref_phase.batch),
+                (phase.peak_mb, ref_phase.peak_mb)):
+                cells.append(f'{value / ref_value:.2f}'
+                             if ref_value > 0 else '-')
+        rows.append(tuple(cells))
+    return _markdown(rows)
 
 
 def environment() -> Dict[str, object]:

@@ -23,7 +23,7 @@ from ..analysis.protocol import load_config, read_test_pipeline
 from .recognizer import ClipRecognizer, build_recognizer
 
 #: Backends of :func:`build_inferencer`.
-BACKENDS = ('pytorch', )
+BACKENDS = ('pytorch', 'onnxruntime')
 #: File name endings taken as videos when a folder is given.
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
                     '.mpeg', '.wmv', '.flv', '.3gp')
@@ -158,19 +158,31 @@ def build_inferencer(config: Union[str, Config],
 
     Args:
         config (str | Config): The model's config.
-        checkpoint (str): A PyTorch checkpoint (``backend='pytorch'``).
-        backend (str): One of :data:`BACKENDS`.
+        checkpoint (str): A PyTorch checkpoint (``backend='pytorch'``) or
+            an exported ``.onnx`` file (``backend='onnxruntime'``).
+        backend (str): One of :data:`BACKENDS`. Both get the same decoded,
+            normalised views and their logits are averaged the same way.
         device (str): ``'cpu'`` or ``'cuda[:i]'``.
         view_batch (int, optional): Views per backend call.
     """
     cfg = load_config(config)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
-    check_device(device)
     if backend == 'pytorch':
+        check_device(device)
         model = build_recognizer(cfg, checkpoint, device)
         return VideoInferencer(cfg, PyTorchBackend(model),
                                model.data_preprocessor, model.cls_head,
                                view_batch)
+    if backend == 'onnxruntime':
+        from mmaction.registry import MODELS
+
+        from ..deployment.onnxruntime_backend import OnnxRuntimeBackend
+        runtime = OnnxRuntimeBackend(checkpoint, device)
+        head = MODELS.build(cfg.model.cls_head)
+        runtime.check_num_classes(head.num_classes)
+        runtime.check_clip_shape(cfg)
+        preprocessor = MODELS.build(cfg.model.data_preprocessor)
+        return VideoInferencer(cfg, runtime, preprocessor, head, view_batch)
     raise ValueError(f"Unknown backend {backend!r}: choose from "
                      f"{list(BACKENDS)}")
 

@@ -3,9 +3,9 @@ Swin-T, TimeSformer, X3D-M and MViTv2-S, for inference and a training step.
 
 All models are built from their registry configs (random weights) and run
 one view of their own Kinetics test protocol, in this process, on the same
-device with the same threads. Prints a table with ratios to
-VideoSparseFormer-T (time per clip and peak memory; above 1 means the model
-is slower or needs more memory).
+device with the same threads. Prints the measured numbers and their ratios
+to VideoSparseFormer-T (wall time, CPU time per clip and peak memory; above
+1 means the model is slower or needs more memory).
 
 Examples::
 
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
                                                    benchmark_model,
                                                    default_vsf_config,
                                                    environment, model_specs,
-                                                   results_table,
+                                                   ratio_table, results_table,
                                                    warm_up_runtime)
     from mmsparseformer.apis.inference import check_device
     if min(args.iters, args.infer_batch, args.train_batch) < 1 or \
@@ -117,13 +117,16 @@ def main(argv=None) -> int:
         results.append(result)
     print()
     print(results_table(results))
-    print(f'\nx time / x mem: time per clip and peak memory divided by '
-          f'{REFERENCE}\'s (inference batch {args.infer_batch}, training '
-          f'batch {args.train_batch}, AdamW; {args.iters} timed iterations '
-          f'after {args.warmup} warm-up). Peak memory: '
-          + ('torch.cuda.max_memory_allocated' if 'cuda' in args.device
-             else 'resident-set high-water mark above the resident set '
-             'before the model was built') + '.')
+    print(f'\nRatios to {REFERENCE} (time per clip and peak memory; above 1:'
+          ' slower or more memory):\n')
+    print(ratio_table(results))
+    print(f'\nInference batch {args.infer_batch}, training batch '
+          f'{args.train_batch} (train_step with AdamW); {args.iters} timed '
+          f'iterations after {args.warmup} warm-up. CPU s/clip counts all '
+          'threads of the process. Peak memory: ' +
+          ('torch.cuda.max_memory_allocated' if 'cuda' in args.device else
+           'resident-set high-water mark above the resident set before the '
+           'model was built') + '.')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(
