@@ -10,8 +10,8 @@ from mmengine.config import Config, DictAction
 
 import mmsparseformer  # noqa: F401  (compat fixes, registers the models)
 from mmsparseformer.engine import (ToolError, build_tool_runner,
-                                   check_checkpoint_file, load_tool_config,
-                                   report_tool_errors)
+                                   check_checkpoint_file, finish_distributed,
+                                   load_tool_config, report_tool_errors)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -121,6 +121,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
         # start testing
         runner.test()
+        finish_distributed()
 
 
 if __name__ == '__main__':

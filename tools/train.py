@@ -12,8 +12,8 @@ from mmengine.runner import find_latest_checkpoint
 
 import mmsparseformer  # noqa: F401  (compat fixes, registers the models)
 from mmsparseformer.engine import (ToolError, build_tool_runner,
-                                   check_checkpoint_file, load_tool_config,
-                                   report_tool_errors)
+                                   check_checkpoint_file, finish_distributed,
+                                   load_tool_config, report_tool_errors)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -164,6 +164,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
         # start training
         runner.train()
+        finish_distributed()
 
 
 if __name__ == '__main__':

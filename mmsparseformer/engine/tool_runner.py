@@ -2,6 +2,7 @@
 and building the runner (with the CPU distributed fallback)."""
 import os.path as osp
 
+import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -31,3 +32,13 @@ def build_tool_runner(cfg: Config) -> Runner:
     if gloo_note:
         runner.logger.info(gloo_note)
     return runner
+
+
+def finish_distributed() -> None:
+    """Wait for every rank, then destroy the process group of a distributed
+    run, if any: a gloo group torn down while a peer still talks to it (or
+    left to the interpreter's exit) aborts the process ("terminate called
+    without an active exception") after the work is done."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
