@@ -14,7 +14,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .geometry import AxisMap, points_to_original, tubes_to_original
+from .geometry import (AxisMap, points_to_original, tubes_to_original,
+                       model_view_box)
 from .pipeline import (pipeline_from_config, run_tracked_pipeline,
                        single_view_pipeline)
 from .token_tubes import (animation_frames, contact_sheet, draw_token_tubes,
@@ -43,10 +44,7 @@ class ClipTrace:
     @property
     def view_box(self) -> np.ndarray:
         """What the model saw, ``(x1, y1, x2, y2)`` in original pixels."""
-        height, width = self.input_hw
-        x, y = self.to_original.apply(np.array([0., width]),
-                                      np.array([0., height]))
-        return np.array([x.min(), y.min(), x.max(), y.max()])
+        return model_view_box(self.input_hw, self.to_original)
 
     @property
     def num_tokens(self) -> int:

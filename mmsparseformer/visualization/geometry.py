@@ -111,6 +111,14 @@ def tubes_to_original(rois: np.ndarray, input_hw: Sequence[int],
     ], -1)
 
 
+def model_view_box(input_hw: Sequence[int],
+                   to_original: AxisMap) -> np.ndarray:
+    """The model's whole input, ``(x1, y1, x2, y2)`` in original pixels."""
+    height, width = input_hw
+    x, y = to_original.apply(np.array([0., width]), np.array([0., height]))
+    return np.array([x.min(), y.min(), x.max(), y.max()])
+
+
 def points_to_original(points: np.ndarray, input_hw: Sequence[int],
                        to_original: AxisMap) -> np.ndarray:
     """``(..., 3)`` points ``(x, y, t)`` in normalised model coordinates ->

@@ -13,7 +13,8 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .geometry import AxisMap, crop_map, flip_map, resize_map
+from .geometry import (AxisMap, crop_map, flip_map, model_view_box,
+                       resize_map)
 
 __all__ = [
     'GeometryState', 'TrackedClip', 'single_view_pipeline', 'step_map',
@@ -165,10 +166,7 @@ class TrackedClip:
     @property
     def view_box(self) -> np.ndarray:
         """The model's view in original pixels ``(x1, y1, x2, y2)``."""
-        height, width = self.input_hw
-        x, y = self.to_original.apply(np.array([0., width]),
-                                      np.array([0., height]))
-        return np.array([x.min(), y.min(), x.max(), y.max()])
+        return model_view_box(self.input_hw, self.to_original)
 
 
 def run_tracked_pipeline(pipeline: Sequence[dict], video: str,
