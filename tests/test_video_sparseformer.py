@@ -7,8 +7,7 @@ import torch
 from mmaction.registry import MODELS
 from mmengine.registry import init_default_scope
 from mmsparseformer.models import SparseFormerHead, VideoSparseFormer
-from mmsparseformer.models.checkpoint import (convert_state_dict,
-                                              inflate_image_state)
+from mmsparseformer.models.checkpoint import convert_state_dict
 from mmsparseformer.testing import MICRO_ARCH
 from sparseformer_refs import random_official_image_state
 

@@ -230,8 +230,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(step, iters: int, warmup: int,
-           device: torch.device) -> Tuple[float, float]:
+def timed_calls(step, iters: int, warmup: int,
+                device: torch.device) -> Tuple[float, float]:
     """Wall and CPU seconds per call of ``step`` after ``warmup`` calls."""
     for _ in range(warmup):
         step()
@@ -257,7 +257,7 @@ def run_inference(model, shape, batch: int, iters: int, warmup: int,
     def step():
         clip_model(clips)
 
-    wall, cpu = _timed(step, iters, warmup, device)
+    wall, cpu = timed_calls(step, iters, warmup, device)
     return PhaseResult(batch, iters, wall, cpu, memory.peak() - baseline)
 
 
@@ -285,8 +285,8 @@ def run_training(model, shape, batch: int, iters: int, warmup: int,
             for _ in range(batch)
         ])
     memory.reset()
-    wall, cpu = _timed(lambda: model.train_step(data, wrapper), iters, warmup,
-                       device)
+    wall, cpu = timed_calls(lambda: model.train_step(data, wrapper), iters,
+                            warmup, device)
     peak = memory.peak() - baseline
     model.eval()
     del wrapper

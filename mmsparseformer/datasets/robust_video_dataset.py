@@ -21,7 +21,7 @@ loops over their frames.
 import logging
 import os.path as osp
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Union
 
 from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.logging import print_log

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from ..checkpoint_io import CheckpointError, load_checkpoint_file
+from .geometry import boxes_to_tubes
 
 LAYOUTS = ('imagenet_release', 'official_image', 'official_video',
            'mmsparseformer')
@@ -118,17 +119,6 @@ def rename_imagenet_release(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
     return renamed
 
 
-def inflate_rois(rois: Tensor, replicates: int) -> Tensor:
-    """``(N0, 4)`` boxes -> ``(N0 * R, 6)`` tubes, replicate-major."""
-    num = rois.shape[0]
-    tubes = []
-    for r in range(replicates):
-        t1 = rois.new_full((num, 1), r / replicates)
-        t2 = rois.new_full((num, 1), (r + 1) / replicates)
-        tubes.append(torch.cat([rois[:, :2], t1, rois[:, 2:], t2], dim=1))
-    return torch.cat(tubes)
-
-
 def insert_time_axis(value: Tensor, groups: int) -> Tensor:
     """Rows ``(g0x, g0y, g1x, ...)`` -> ``(g0x, g0y, 0, g1x, ...)``.
 
@@ -153,7 +143,7 @@ def inflate_image_state(state: Dict[str, Tensor],
         if key == 'feat_extractor.conv1.weight':
             value = value.unsqueeze(2)
         elif key == 'initial_roi.weight':
-            value = inflate_rois(value, replicates)
+            value = boxes_to_tubes(value, replicates)
         elif key == 'initial_embedding.weight':
             value = value.repeat(replicates, 1)
         elif key.endswith('roi_offset_module.1.weight') or \

@@ -36,6 +36,18 @@ def float32_geometry(func: Callable) -> Callable:
     return wrapper
 
 
+def boxes_to_tubes(boxes: Tensor, replicates: int) -> Tensor:
+    """``(N0, 4)`` boxes ``(x1, y1, x2, y2)`` -> ``(N0 * R, 6)`` tubes,
+    replicate-major: replicate ``r`` spans time ``[r / R, (r + 1) / R]``."""
+    num = boxes.shape[0]
+    tubes = []
+    for r in range(replicates):
+        t1 = boxes.new_full((num, 1), r / replicates)
+        t2 = boxes.new_full((num, 1), (r + 1) / replicates)
+        tubes.append(torch.cat([boxes[:, :2], t1, boxes[:, 2:], t2], dim=1))
+    return torch.cat(tubes)
+
+
 def roi_center_size(rois: Tensor) -> Tuple[Tensor, Tensor]:
     """Centres ``(cx, cy, ct)`` and signed sizes of tubes ``(..., 6)``."""
     low, high = rois[..., :NUM_AXES], rois[..., NUM_AXES:]

@@ -11,7 +11,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
-from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
 from .fast_ops import early_conv_fast, sample_trilinear_fast

@@ -18,7 +18,6 @@ Example::
 """
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Dict, List, Optional
@@ -97,10 +96,10 @@ def autocast(args, device):
 
 def matmul_rate(size: int, device, dtype=torch.float32) -> float:
     """Dense matmul multiply-accumulates per second."""
-    from mmsparseformer.analysis.benchmark import _timed
+    from mmsparseformer.analysis.benchmark import timed_calls
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
-    wall, _ = _timed(lambda: a @ b, iters=5, warmup=2, device=device)
+    wall, _ = timed_calls(lambda: a @ b, iters=5, warmup=2, device=device)
     return size**3 / wall
 
 
@@ -118,11 +117,12 @@ def model_macs(model: Classifier, shape, device) -> int:
 
 def measure(model, step, args, device, memory) -> dict:
     """Wall / CPU seconds per call and peak memory (MB) of ``step``."""
-    from mmsparseformer.analysis.benchmark import _timed, release_memory
+    from mmsparseformer.analysis.benchmark import (release_memory,
+                                                   timed_calls)
     release_memory()
     baseline = memory.current()
     memory.reset()
-    wall, cpu = _timed(step, args.iters, args.warmup, device)
+    wall, cpu = timed_calls(step, args.iters, args.warmup, device)
     return dict(wall=wall, cpu=cpu, peak_mb=memory.peak() - baseline)
 
 

@@ -17,7 +17,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
 from mmaction.registry import MODELS
-from ..geometry import NUM_AXES
+from ..geometry import boxes_to_tubes
 from ..layers import EarlyConvStem, SparseFormerUnit
 
 #: Fields every arch dict must carry.
@@ -84,12 +84,7 @@ def grid_initial_rois(num_tokens: int, replicates: int) -> Tensor:
         grid_x, grid_y = torch.meshgrid(steps, steps, indexing='ij')
         low = torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], dim=-1)
         boxes[:root * root] = torch.cat([low, low + 0.5], dim=-1)
-    rois = []
-    for r in range(replicates):
-        t1 = torch.full((num_tokens, 1), r / replicates)
-        t2 = torch.full((num_tokens, 1), (r + 1) / replicates)
-        rois.append(torch.cat([boxes[:, :2], t1, boxes[:, 2:], t2], dim=-1))
-    return torch.cat(rois)
+    return boxes_to_tubes(boxes, replicates)
 
 
 @MODELS.register_module()
