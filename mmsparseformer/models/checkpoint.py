@@ -69,6 +69,15 @@ _UNIT_RENAMES = OrderedDict([
 _HEAD_RENAMES = {'norm.': 'norm.', 'proj.': 'fc_cls.'}
 
 
+def official_head_key(key: str) -> Optional[str]:
+    """An official head key (``norm.*``, ``proj.*``) -> SparseFormerHead's
+    (``norm.*``, ``fc_cls.*``); ``None`` for any other key."""
+    prefix = key.split('.')[0] + '.'
+    if prefix in _HEAD_RENAMES and key.count('.') == 1:
+        return _HEAD_RENAMES[prefix] + key[len(prefix):]
+    return None
+
+
 def unwrap_state_dict(checkpoint: dict, path: str = '') -> Dict[str, Tensor]:
     """The state dict inside a checkpoint (``model`` / ``state_dict`` / bare)."""
     if not isinstance(checkpoint, dict):
@@ -184,9 +193,8 @@ def official_video_to_own(state: Dict[str, Tensor], units
             backbone['initial_rois'] = value
         elif key == 'initial_embedding.weight':
             backbone['initial_embeddings'] = value
-        elif key.split('.')[0] in ('norm', 'proj'):
-            prefix = key.split('.')[0] + '.'
-            head[_HEAD_RENAMES[prefix] + key[len(prefix):]] = value
+        elif official_head_key(key) is not None:
+            head[official_head_key(key)] = value
         else:
             own = _rename_layer_key(key, layer_names)
             if own is None:
@@ -308,9 +316,8 @@ def load_head_checkpoint(head, path: str, logger=None) -> dict:
             state = rename_imagenet_release(state)
         weights = OrderedDict()
         for key, value in state.items():
-            prefix = key.split('.')[0] + '.'
-            if prefix in _HEAD_RENAMES and key.count('.') == 1:
-                weights[_HEAD_RENAMES[prefix] + key[len(prefix):]] = value
+            if official_head_key(key) is not None:
+                weights[official_head_key(key)] = value
     dropped = []
     fc_weight = weights.get('fc_cls.weight')
     if fc_weight is not None and fc_weight.shape[0] != head.num_classes:
