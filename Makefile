@@ -18,6 +18,9 @@ $(STAMP): $(PINS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_OPTS) \
 		-c requirements/constraints.txt -e '.[tests,deploy]'
+	@# compile the CPU kernels now (the model falls back to PyTorch ops
+	@# where they cannot be built, so a failure here is not fatal)
+	-$(PY) -m mmsparseformer.ops
 	@touch $@
 
 test: $(STAMP)

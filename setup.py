@@ -28,6 +28,8 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache License 2.0',
     packages=find_packages(include=['mmsparseformer', 'mmsparseformer.*']),
+    # the C++ source of the CPU kernels, compiled on first use
+    package_data={'mmsparseformer.ops': ['csrc/*.cpp']},
     python_requires='>=3.9',
     install_requires=read_requirements('runtime'),
     extras_require=dict(

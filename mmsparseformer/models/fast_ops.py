@@ -1,4 +1,5 @@
-"""Fast CPU/GPU implementations of the early convolution and the sampler.
+"""Fast implementations of the early convolution, the sampler and the
+attention.
 
 Each function computes exactly what its reference in :mod:`.geometry` /
 :mod:`.layers` computes (tests compare them within 1e-5, forward and
@@ -10,13 +11,59 @@ gradients); they differ in memory layout and kernels:
   ``(B, C, T, H, W)`` tensor stored channels-last (``channels_last_3d``);
 - the sampler gathers the 8 corner vectors of every point from that
   channels-last volume with one ``embedding_bag`` (a weighted sum of rows)
-  instead of ``grid_sample``'s strided reads.
+  instead of ``grid_sample``'s strided reads;
+- in float32 CPU inference (no autograd, no autocast, no tracing) the early
+  convolution and the attention run the fused kernels of
+  :mod:`mmsparseformer.ops` when they can be built: the convolution as
+  banded im2col + GEMM with pool, ReLU and standardisation in cache, the
+  attention for 64 heads of dimension 4-8 vectorised over tokens.
 """
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..ops import ATTENTION_HEAD_DIMS, MIXING_CHANNEL_MULTIPLE, load_cpu_kernels
 from .geometry import HALF_DTYPES, float32_geometry
+
+
+def _cpu_autocast() -> bool:
+    try:
+        return torch.is_autocast_enabled('cpu')
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
+def use_cpu_kernels(*tensors: Tensor) -> bool:
+    """Whether the compiled CPU kernels may compute an op on ``tensors``.
+
+    They are inference kernels on float32 CPU tensors: not when autograd
+    must record the op, under CPU autocast, or while tracing / scripting /
+    compiling (exporters see the PyTorch ops).
+    """
+    if torch.jit.is_tracing() or torch.jit.is_scripting():
+        return False
+    if hasattr(torch, 'compiler') and torch.compiler.is_compiling():
+        return False
+    for tensor in tensors:
+        if tensor.device.type != 'cpu' or tensor.dtype != torch.float32:
+            return False
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return False
+    if _cpu_autocast():
+        return False
+    return load_cpu_kernels()
+
+
+def attention_kernel_applies(qkv: Tensor, num_heads: int) -> bool:
+    """Whether :func:`token_attention_fused` takes these projections."""
+    head_dims = qkv.shape[-1] // (3 * num_heads)
+    return head_dims in ATTENTION_HEAD_DIMS and use_cpu_kernels(qkv)
+
+
+def token_attention_fused(qkv: Tensor, num_heads: int) -> Tensor:
+    """Multi-head attention from ``(B, N, 3D)`` projections (q; k; v, each
+    head-major) to ``(B, N, D)``, by the compiled CPU kernel."""
+    return torch.ops.mmsparseformer.token_attention(qkv, num_heads)
 
 def early_conv_fast(x: Tensor, weight: Tensor, bias: Tensor,
                     eps: float = 1e-5) -> Tensor:
@@ -30,6 +77,8 @@ def early_conv_fast(x: Tensor, weight: Tensor, bias: Tensor,
     Returns:
         Tensor: ``(B, C, T, H/4, W/4)`` features, channels-last in memory.
     """
+    if use_cpu_kernels(x, weight, bias):
+        return torch.ops.mmsparseformer.early_conv(x, weight, bias, eps)
     batch, channels, frames, height, width = x.shape
     frames_2d = x.permute(0, 2, 3, 4, 1).contiguous().view(
         batch * frames, height, width, channels).permute(0, 3, 1, 2)
@@ -103,4 +152,46 @@ def sample_trilinear_fast(features: Tensor, points: Tensor) -> Tensor:
     return sampled.view(*points.shape[:3], channels)
 
 
-__all__ = ['early_conv_fast', 'trilinear_corners', 'sample_trilinear_fast']
+def mixing_kernel_applies(features: Tensor, points: Tensor,
+                          tokens: Tensor) -> bool:
+    """Whether :func:`sample_mix_fused` takes these inputs."""
+    return (features.shape[1] % MIXING_CHANNEL_MULTIPLE == 0
+            and use_cpu_kernels(features, points, tokens))
+
+
+def sample_mix_fused(features: Tensor, points: Tensor, hidden: Tensor,
+                     gen_weight: Tensor, gen_bias: Tensor,
+                     channel_bias: Tensor, point_bias: Tensor) -> Tensor:
+    """Trilinear sampling and adaptive mixing by the compiled CPU kernel.
+
+    Computes what :func:`sample_trilinear_fast` followed by
+    :class:`.layers.AdaptiveMixing` (up to its output projection) compute,
+    in blocks of tokens, so that neither the ``(B, N, P, C)`` samples nor the
+    ``(B, N, C*C + P'*P)`` mixing parameters exist whole.
+
+    Args:
+        features (Tensor): ``(B, C, T, H, W)`` volume (channels-last).
+        points (Tensor): ``(B, N, P, 3)`` points in ``[0, 1]``.
+        hidden (Tensor): ``(B, N, H)`` input of the parameter generator.
+        gen_weight, gen_bias (Tensor): the generator ``Linear(H -> C*C +
+            P'*P)``.
+        channel_bias (Tensor): ``(C,)``; point_bias (Tensor): ``(P',)``.
+
+    Returns:
+        Tensor: ``(B, N, P' * C)`` mixed features.
+    """
+    batch, channels, frames, height, width = features.shape
+    table = features.permute(0, 2, 3, 4, 1).reshape(-1, channels)
+    rows, weights = trilinear_corners(points, frames, height, width)
+    mixed = torch.ops.mmsparseformer.sample_mix(
+        table, rows, weights, hidden.reshape(-1, hidden.shape[-1]),
+        gen_weight, gen_bias, channel_bias, point_bias, points.shape[2])
+    return mixed.view(*points.shape[:2], -1)
+
+
+__all__ = [
+    'attention_kernel_applies', 'early_conv_fast', 'mixing_kernel_applies',
+    'sample_mix_fused',
+    'sample_trilinear_fast',
+    'token_attention_fused', 'trilinear_corners', 'use_cpu_kernels'
+]

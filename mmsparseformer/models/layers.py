@@ -13,7 +13,9 @@ import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor
 
-from .fast_ops import early_conv_fast, sample_trilinear_fast
+from .fast_ops import (attention_kernel_applies, early_conv_fast,
+                       mixing_kernel_applies, sample_mix_fused,
+                       sample_trilinear_fast, token_attention_fused)
 from .geometry import (HALF_DTYPES, NUM_AXES, adjust_rois, sample_trilinear,
                        sampling_points, standardize_offsets)
 
@@ -72,10 +74,17 @@ class EarlyConvStem(nn.Module):
 
 
 class TokenAttention(nn.Module):
-    """Pre-norm multi-head self-attention over the latent tokens."""
+    """Pre-norm multi-head self-attention over the latent tokens.
 
-    def __init__(self, embed_dims: int, num_heads: int) -> None:
+    ``fast_path`` lets float32 CPU inference use the compiled kernel
+    (:func:`.fast_ops.token_attention_fused`); otherwise, and always for
+    the reference path, ``scaled_dot_product_attention`` computes it.
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int,
+                 fast_path: bool = True) -> None:
         super().__init__()
+        self.fast_path = fast_path
         if embed_dims % num_heads:
             raise ValueError(f'embed_dims {embed_dims} is not divisible by '
                              f'num_heads {num_heads}')
@@ -87,6 +96,8 @@ class TokenAttention(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         batch, num_tokens, dims = tokens.shape
         qkv = self.qkv(self.norm(tokens))
+        if self.fast_path and attention_kernel_applies(qkv, self.num_heads):
+            return self.proj(token_attention_fused(qkv, self.num_heads))
         qkv = qkv.view(batch, num_tokens, 3, self.num_heads, -1)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         out = F.scaled_dot_product_attention(q, k, v)
@@ -221,6 +232,17 @@ class AdaptiveMixing(nn.Module):
                 point_mixing.flatten(0, 1), mixed))
         return self.out_proj(mixed.view(batch, num_tokens, -1))
 
+    def forward_fused(self, features: Tensor, points: Tensor,
+                      tokens: Tensor) -> Tensor:
+        """Samples ``features`` at ``points`` and mixes, as
+        ``forward(sample_trilinear(features, points), tokens)`` does, by
+        the compiled CPU kernel (float32 inference only)."""
+        hidden = self.fc1(self.norm(tokens))
+        mixed = sample_mix_fused(features, points, hidden, self.fc2.weight,
+                                 self.fc2.bias, self.channel_bias,
+                                 self.point_bias)
+        return self.out_proj(mixed)
+
 
 class SparseFormerUnit(nn.Module):
     """A SparseFormer unit, applied ``repeats`` times with shared weights.
@@ -241,7 +263,8 @@ class SparseFormerUnit(nn.Module):
             transition (linear + LayerNorm) maps it to ``embed_dims`` when
             they differ.
         fast_path (bool): Sample with :func:`.fast_ops.sample_trilinear_fast`
-            instead of the ``grid_sample`` reference.
+            instead of the ``grid_sample`` reference, and let the attention
+            use its compiled CPU kernel.
     """
 
     def __init__(self,
@@ -265,7 +288,7 @@ class SparseFormerUnit(nn.Module):
                 nn.LayerNorm(embed_dims, eps=LN_EPS))
         else:
             self.transition = None
-        self.attn = TokenAttention(embed_dims, num_heads)
+        self.attn = TokenAttention(embed_dims, num_heads, fast_path)
         if sampling:
             self.roi_adjust = RoIAdjust(embed_dims)
             self.offsets = SamplingOffsets(embed_dims, num_points)
@@ -284,10 +307,13 @@ class SparseFormerUnit(nn.Module):
         if self.sampling:
             rois = adjust_rois(rois, drop_path(self.roi_adjust(tokens)))
             points = sampling_points(rois, self.offsets(tokens))
-            sampler = sample_trilinear_fast if self.fast_path \
-                else sample_trilinear
-            sampled = sampler(feats, points)
-            tokens = tokens + drop_path(self.mixing(sampled, tokens))
+            if self.fast_path and mixing_kernel_applies(feats, points, tokens):
+                mixed = self.mixing.forward_fused(feats, points, tokens)
+            else:
+                sampler = sample_trilinear_fast if self.fast_path \
+                    else sample_trilinear
+                mixed = self.mixing(sampler(feats, points), tokens)
+            tokens = tokens + drop_path(mixed)
         tokens = tokens + drop_path(self.mlp(tokens))
         return tokens, rois, points
 

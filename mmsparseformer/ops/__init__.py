@@ -1,0 +1,142 @@
+"""Compiled CPU kernels of the inference fast path, built on first use.
+
+``csrc/sparseformer_cpu.cpp`` holds three fused float32 inference kernels,
+registered as ``torch.ops.mmsparseformer.early_conv`` (convolution, pool,
+ReLU, standardisation), ``token_attention`` (many small heads) and
+``sample_mix`` (trilinear sampling and adaptive mixing). They are compiled once per
+machine with the C++ compiler PyTorch's JIT extension builder uses (about
+15 s) and cached under ``TORCH_EXTENSIONS_DIR`` (default
+``~/.cache/torch_extensions``). The library name carries the torch version
+and the CPU capability it was built for, so a cache shared between machines
+or torch versions never loads a mismatched build.
+
+Where they cannot be built (no compiler) the model logs why once and keeps
+its pure PyTorch fast path: the outputs are the same. Set
+``MMSPARSEFORMER_CPU_KERNELS=0`` to never build or use them.
+``python -m mmsparseformer.ops`` builds them ahead of time.
+"""
+import glob
+import os
+import os.path as osp
+import re
+import sys
+import threading
+import time
+from typing import Optional
+
+import torch
+
+#: Environment switch: ``0`` disables the compiled kernels.
+ENV_SWITCH = 'MMSPARSEFORMER_CPU_KERNELS'
+SOURCE = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc',
+                  'sparseformer_cpu.cpp')
+#: Head dimensions the attention kernel is instantiated for.
+ATTENTION_HEAD_DIMS = (1, 2, 4, 6, 8, 12, 16)
+#: The sampling + mixing kernel takes channel counts that are multiples of
+#: this (its vector width); 96 in every arch.
+MIXING_CHANNEL_MULTIPLE = 16
+
+# The flags ATen builds its kernels of each capability with.
+_CAPABILITY_FLAGS = {
+    'AVX512': ['-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512dq',
+               '-mavx2', '-mfma', '-mf16c'],
+    'AVX2': ['-mavx2', '-mfma', '-mf16c'],
+}
+# Reductions over tokens and channels vectorise only when float sums may be
+# reassociated; infinities stay exact (no -ffinite-math-only).
+_MATH_FLAGS = ['-O3', '-fno-math-errno', '-fno-trapping-math',
+               '-fassociative-math', '-fno-signed-zeros']
+
+_lock = threading.Lock()
+_state = {'tried': False, 'loaded': False, 'error': None}
+
+
+def library_name() -> str:
+    """``mmsparseformer_cpu_<capability>_torch<version>``."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    version = re.sub(r'[^0-9A-Za-z]+', '_', torch.__version__)
+    return f'mmsparseformer_cpu_{capability.lower()}_torch{version}'
+
+
+def compile_flags() -> list:
+    """Compiler flags: optimisation, OpenMP and the CPU's vector ISA."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    return _MATH_FLAGS + ['-fopenmp'] + _CAPABILITY_FLAGS.get(capability, [])
+
+
+def _ninja_on_path() -> None:
+    """Put the ``ninja`` wheel's binary on PATH (torch's builder runs it)."""
+    try:
+        import ninja
+    except ImportError:
+        return
+    path = os.environ.get('PATH', '')
+    if ninja.BIN_DIR not in path.split(os.pathsep):
+        os.environ['PATH'] = os.pathsep.join([ninja.BIN_DIR, path])
+
+
+def _notice(message: str) -> None:
+    """One line on stderr: a tool's stdout (JSON, tables) stays clean."""
+    print(f'mmsparseformer: {message}', file=sys.stderr, flush=True)
+
+
+def _is_built(name: str) -> bool:
+    from torch.utils.cpp_extension import get_default_build_root
+    root = os.environ.get('TORCH_EXTENSIONS_DIR') or get_default_build_root()
+    return bool(
+        glob.glob(osp.join(root, name, f'{name}.so'))
+        or glob.glob(osp.join(root, '*', name, f'{name}.so')))
+
+
+def _build(verbose: bool) -> None:
+    from torch.utils.cpp_extension import load
+    _ninja_on_path()
+    name = library_name()
+    compiling = not _is_built(name)
+    if compiling:
+        _notice(f'compiling the CPU kernels {name} (once per machine and '
+                'torch version, about 15 s)')
+    start = time.perf_counter()
+    load(name, [SOURCE], extra_cflags=compile_flags(),
+         extra_ldflags=['-fopenmp'], is_python_module=False, verbose=verbose)
+    if compiling:
+        _notice(f'compiled in {time.perf_counter() - start:.0f} s')
+
+
+def enabled() -> bool:
+    """False when ``MMSPARSEFORMER_CPU_KERNELS=0``."""
+    return os.environ.get(ENV_SWITCH, '1').strip().lower() not in (
+        '0', 'false', 'off', 'no')
+
+
+def load_cpu_kernels(verbose: bool = False) -> bool:
+    """Build (once) and load the kernels; False where they are unavailable.
+
+    The first failure is logged with its reason; later calls return False
+    at once.
+    """
+    if not enabled():
+        return False
+    if _state['tried']:
+        return _state['loaded']
+    with _lock:
+        if not _state['tried']:
+            try:
+                _build(verbose)
+                _state['loaded'] = True
+            except Exception as error:  # compiler missing, build failed
+                _state['error'] = f'{type(error).__name__}: {error}'
+                _notice('the CPU kernels could not be built; the pure '
+                        'PyTorch fast path runs instead (same outputs, '
+                        f'slower). Reason: {_state["error"][:2000]}')
+            _state['tried'] = True
+    return _state['loaded']
+
+
+def load_error() -> Optional[str]:
+    """Why the last build failed, or None."""
+    return _state['error']
+
+
+__all__ = ['ATTENTION_HEAD_DIMS', 'ENV_SWITCH', 'MIXING_CHANNEL_MULTIPLE', 'compile_flags', 'enabled',
+           'library_name', 'load_cpu_kernels', 'load_error']
