@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import mmsparseformer.ops as ops
 from mmsparseformer.models import VideoSparseFormer
 from mmsparseformer.models.fast_ops import (early_conv_fast,
+                                            linear_gelu_fused,
                                             sample_mix_fused,
                                             sample_trilinear_fast,
                                             token_attention_fused,
@@ -174,6 +175,30 @@ def test_sample_mix_kernel_rejects_bad_input(kernels):
             torch.randn(8), torch.randn(32))
 
 
+@pytest.mark.parametrize('shape', [(1, 7, 24), (2, 392, 64), (5, 33)])
+def test_linear_gelu_kernel(kernels, shape):
+    """GELU(x W^T + b), exact erf form, over the whole GELU range."""
+    torch.manual_seed(8)
+    linear = torch.nn.Linear(shape[-1], 48)
+    x = torch.randn(shape) * 3
+    with torch.no_grad():
+        out = linear_gelu_fused(x, linear.weight, linear.bias)
+        reference = F.gelu(linear(x))
+        exact = F.gelu(linear.double()(x.double()))
+    assert out.shape == reference.shape
+    assert max_diff(out, reference) < TOL
+    assert max_diff(out, exact) < TOL
+
+
+def test_linear_gelu_kernel_rejects_bad_input(kernels):
+    with pytest.raises(RuntimeError, match='does not fit weight'):
+        kernels.linear_gelu(torch.randn(2, 8), torch.randn(16, 9),
+                            torch.randn(16))
+    with pytest.raises(RuntimeError, match='multiple of 16'):
+        kernels.linear_gelu(torch.randn(2, 8), torch.randn(12, 8),
+                            torch.randn(12))
+
+
 def test_dispatch_rules(kernels):
     """Kernels in float32 CPU inference only."""
     weight = torch.randn(4, 4, requires_grad=True)
@@ -213,7 +238,8 @@ def test_model_inference_runs_the_kernels_and_matches_the_reference(
         model.fast_path = True
     assert calls == {'mmsparseformer::early_conv',
                      'mmsparseformer::token_attention',
-                     'mmsparseformer::sample_mix'}
+                     'mmsparseformer::sample_mix',
+                     'mmsparseformer::linear_gelu'}
     assert max_diff(outputs['fast'], reference) < TOL
     # training keeps to PyTorch ops (autograd), with the same outputs
     model.train()
@@ -240,7 +266,7 @@ def test_attention_module_uses_kernel_only_in_inference(kernels):
 def fresh_loader_state(monkeypatch):
     """Forget the loaded state for one test, then restore it."""
     saved = dict(ops._state)
-    ops._state.update(tried=False, loaded=False, error=None)
+    ops._state.update(tried=False, loaded=False, error=None, suspended=0)
     yield
     ops._state.clear()
     ops._state.update(saved)
@@ -274,6 +300,16 @@ def test_environment_switch_disables_kernels(fresh_loader_state,
     assert ops.load_cpu_kernels() is False
     with torch.no_grad():
         assert use_cpu_kernels(torch.randn(2)) is False
+
+
+def test_suspend_runs_the_pytorch_fast_path(kernels):
+    clip = torch.randn(1, 3, 2, 16, 16)
+    stem = EarlyConvStem(16)
+    with torch.no_grad():
+        with ops.suspend_cpu_kernels():
+            assert kernel_calls(lambda: stem(clip)) == set()
+        assert kernel_calls(lambda: stem(clip)) == {
+            'mmsparseformer::early_conv'}
 
 
 def test_library_name_carries_torch_version_and_capability():

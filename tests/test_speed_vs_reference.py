@@ -20,6 +20,10 @@ def test_speed_script_micro(tmp_path, capsys):
     ]) == 0
     printed = capsys.readouterr().out
     assert 'floor' in printed and 'speed-up' in printed
+    assert 'CPU kernels: mmsparseformer_cpu_' in printed
+    from mmsparseformer.ops import load_cpu_kernels
+    kernels = load_cpu_kernels()
+    assert ('in use for inference' in printed) == kernels
     result = json.load(open(out))
     assert [row['case'] for row in result['rows']] == [
         'inference, batch 1', 'inference, batch 2',
@@ -27,6 +31,9 @@ def test_speed_script_micro(tmp_path, capsys):
     ]
     for row in result['rows']:
         assert row['max_diff'] < 1e-5
-        for path in ('reference', 'fast'):
+        paths = ['reference', 'fast']
+        if kernels and not row['train']:
+            paths.append('fast_pytorch')  # the kernels suspended
+        for path in paths:
             assert row[path]['wall'] > 0
     assert result['macs'] > 0 and result['floor'] > 0

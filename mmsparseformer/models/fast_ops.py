@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..ops import ATTENTION_HEAD_DIMS, MIXING_CHANNEL_MULTIPLE, load_cpu_kernels
+from ..ops import (ATTENTION_HEAD_DIMS, GELU_FEATURE_MULTIPLE,
+                   MIXING_CHANNEL_MULTIPLE, load_cpu_kernels)
 from .geometry import HALF_DTYPES, float32_geometry
 
 
@@ -152,6 +153,19 @@ def sample_trilinear_fast(features: Tensor, points: Tensor) -> Tensor:
     return sampled.view(*points.shape[:3], channels)
 
 
+def linear_gelu_kernel_applies(tokens: Tensor, linear: torch.nn.Linear
+                               ) -> bool:
+    """Whether :func:`linear_gelu_fused` takes this layer and input."""
+    return (linear.out_features % GELU_FEATURE_MULTIPLE == 0
+            and linear.bias is not None
+            and use_cpu_kernels(tokens, linear.weight, linear.bias))
+
+
+def linear_gelu_fused(tokens: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """``GELU(tokens W^T + b)`` (exact GELU) by the compiled CPU kernel."""
+    return torch.ops.mmsparseformer.linear_gelu(tokens, weight, bias)
+
+
 def mixing_kernel_applies(features: Tensor, points: Tensor,
                           tokens: Tensor) -> bool:
     """Whether :func:`sample_mix_fused` takes these inputs."""
@@ -180,17 +194,15 @@ def sample_mix_fused(features: Tensor, points: Tensor, hidden: Tensor,
     Returns:
         Tensor: ``(B, N, P' * C)`` mixed features.
     """
-    batch, channels, frames, height, width = features.shape
-    table = features.permute(0, 2, 3, 4, 1).reshape(-1, channels)
-    rows, weights = trilinear_corners(points, frames, height, width)
-    mixed = torch.ops.mmsparseformer.sample_mix(
-        table, rows, weights, hidden.reshape(-1, hidden.shape[-1]),
-        gen_weight, gen_bias, channel_bias, point_bias, points.shape[2])
-    return mixed.view(*points.shape[:2], -1)
+    return torch.ops.mmsparseformer.sample_mix(
+        features, points, hidden.reshape(-1, hidden.shape[-1]), gen_weight,
+        gen_bias, channel_bias, point_bias)
+
 
 
 __all__ = [
-    'attention_kernel_applies', 'early_conv_fast', 'mixing_kernel_applies',
+    'attention_kernel_applies', 'early_conv_fast', 'linear_gelu_fused',
+    'linear_gelu_kernel_applies', 'mixing_kernel_applies',
     'sample_mix_fused',
     'sample_trilinear_fast',
     'token_attention_fused', 'trilinear_corners', 'use_cpu_kernels'

@@ -14,6 +14,7 @@ from mmcv.cnn.bricks import DropPath
 from torch import Tensor
 
 from .fast_ops import (attention_kernel_applies, early_conv_fast,
+                       linear_gelu_fused, linear_gelu_kernel_applies,
                        mixing_kernel_applies, sample_mix_fused,
                        sample_trilinear_fast, token_attention_fused)
 from .geometry import (HALF_DTYPES, NUM_AXES, adjust_rois, sample_trilinear,
@@ -105,17 +106,27 @@ class TokenAttention(nn.Module):
 
 
 class TokenMLP(nn.Module):
-    """Pre-norm two-layer MLP with GELU."""
+    """Pre-norm two-layer MLP with GELU.
 
-    def __init__(self, embed_dims: int, mlp_ratio: float) -> None:
+    ``fast_path`` lets float32 CPU inference compute ``GELU(fc1(x))`` with
+    the compiled kernel (:func:`.fast_ops.linear_gelu_fused`).
+    """
+
+    def __init__(self, embed_dims: int, mlp_ratio: float,
+                 fast_path: bool = True) -> None:
         super().__init__()
+        self.fast_path = fast_path
         hidden = int(embed_dims * mlp_ratio)
         self.norm = nn.LayerNorm(embed_dims, eps=LN_EPS)
         self.fc1 = nn.Linear(embed_dims, hidden)
         self.fc2 = nn.Linear(hidden, embed_dims)
 
     def forward(self, tokens: Tensor) -> Tensor:
-        return self.fc2(F.gelu(self.fc1(self.norm(tokens))))
+        normed = self.norm(tokens)
+        if self.fast_path and linear_gelu_kernel_applies(normed, self.fc1):
+            return self.fc2(
+                linear_gelu_fused(normed, self.fc1.weight, self.fc1.bias))
+        return self.fc2(F.gelu(self.fc1(normed)))
 
 
 class RoIAdjust(nn.Module):
@@ -293,7 +304,7 @@ class SparseFormerUnit(nn.Module):
             self.roi_adjust = RoIAdjust(embed_dims)
             self.offsets = SamplingOffsets(embed_dims, num_points)
             self.mixing = AdaptiveMixing(embed_dims, feat_channels, num_points)
-        self.mlp = TokenMLP(embed_dims, mlp_ratio)
+        self.mlp = TokenMLP(embed_dims, mlp_ratio, fast_path)
         self.drop_paths = nn.ModuleList(
             DropPath(rate) if rate > 0 else nn.Identity()
             for rate in drop_path_rates)

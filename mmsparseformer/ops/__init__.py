@@ -1,9 +1,10 @@
 """Compiled CPU kernels of the inference fast path, built on first use.
 
-``csrc/sparseformer_cpu.cpp`` holds three fused float32 inference kernels,
+``csrc/sparseformer_cpu.cpp`` holds four fused float32 inference kernels,
 registered as ``torch.ops.mmsparseformer.early_conv`` (convolution, pool,
-ReLU, standardisation), ``token_attention`` (many small heads) and
-``sample_mix`` (trilinear sampling and adaptive mixing). They are compiled once per
+ReLU, standardisation), ``token_attention`` (many small heads),
+``sample_mix`` (trilinear sampling and adaptive mixing) and
+``linear_gelu`` (the MLP's first layer). They are compiled once per
 machine with the C++ compiler PyTorch's JIT extension builder uses (about
 15 s) and cached under ``TORCH_EXTENSIONS_DIR`` (default
 ``~/.cache/torch_extensions``). The library name carries the torch version
@@ -15,6 +16,7 @@ its pure PyTorch fast path: the outputs are the same. Set
 ``MMSPARSEFORMER_CPU_KERNELS=0`` to never build or use them.
 ``python -m mmsparseformer.ops`` builds them ahead of time.
 """
+import contextlib
 import glob
 import os
 import os.path as osp
@@ -35,6 +37,8 @@ ATTENTION_HEAD_DIMS = (1, 2, 4, 6, 8, 12, 16)
 #: The sampling + mixing kernel takes channel counts that are multiples of
 #: this (its vector width); 96 in every arch.
 MIXING_CHANNEL_MULTIPLE = 16
+#: The linear + GELU kernel takes output widths that are multiples of this.
+GELU_FEATURE_MULTIPLE = 16
 
 # The flags ATen builds its kernels of each capability with.
 _CAPABILITY_FLAGS = {
@@ -44,11 +48,12 @@ _CAPABILITY_FLAGS = {
 }
 # Reductions over tokens and channels vectorise only when float sums may be
 # reassociated; infinities stay exact (no -ffinite-math-only).
-_MATH_FLAGS = ['-O3', '-fno-math-errno', '-fno-trapping-math',
+_MATH_FLAGS = ['-O3', '-ffp-contract=fast', '-fno-math-errno',
+               '-fno-trapping-math',
                '-fassociative-math', '-fno-signed-zeros']
 
 _lock = threading.Lock()
-_state = {'tried': False, 'loaded': False, 'error': None}
+_state = {'tried': False, 'loaded': False, 'error': None, 'suspended': 0}
 
 
 def library_name() -> str:
@@ -115,7 +120,7 @@ def load_cpu_kernels(verbose: bool = False) -> bool:
     The first failure is logged with its reason; later calls return False
     at once.
     """
-    if not enabled():
+    if not enabled() or _state['suspended']:
         return False
     if _state['tried']:
         return _state['loaded']
@@ -133,10 +138,22 @@ def load_cpu_kernels(verbose: bool = False) -> bool:
     return _state['loaded']
 
 
+@contextlib.contextmanager
+def suspend_cpu_kernels():
+    """Run the pure PyTorch fast path inside the block (benchmarks)."""
+    _state['suspended'] += 1
+    try:
+        yield
+    finally:
+        _state['suspended'] -= 1
+
+
 def load_error() -> Optional[str]:
     """Why the last build failed, or None."""
     return _state['error']
 
 
-__all__ = ['ATTENTION_HEAD_DIMS', 'ENV_SWITCH', 'MIXING_CHANNEL_MULTIPLE', 'compile_flags', 'enabled',
-           'library_name', 'load_cpu_kernels', 'load_error']
+__all__ = ['ATTENTION_HEAD_DIMS', 'ENV_SWITCH', 'GELU_FEATURE_MULTIPLE',
+           'MIXING_CHANNEL_MULTIPLE', 'compile_flags', 'enabled',
+           'library_name', 'load_cpu_kernels', 'load_error',
+           'suspend_cpu_kernels']

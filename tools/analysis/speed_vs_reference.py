@@ -5,11 +5,14 @@ The reference path is what the official library does: a 3D convolution and
 3D max-pool for the early convolution, ``grid_sample`` for the trilinear
 sampling. The fast path (the default of the model) runs the early
 convolution per frame in channels-last 2D and samples by a channels-last
-gather (``mmsparseformer/models/fast_ops.py``). Both compute the same
-function; this script prints their times, the ratio, the maximum output
-difference, peak memory, and the matmul-rate floor: the model's MACs (every
-op, as ``tools/analysis/get_flops.py`` counts them) divided by the dense
-matmul rate measured in the same run.
+gather (``mmsparseformer/models/fast_ops.py``); in float32 CPU inference it
+runs the compiled kernels of ``mmsparseformer/ops`` (fused convolution,
+small-head attention, sampling + mixing). All compute the same function;
+this script prints their times, the ratio, the maximum output difference,
+peak memory, and the matmul-rate floor: the model's MACs (every op, as
+``tools/analysis/get_flops.py`` counts them) divided by the dense matmul
+rate measured in the same run. On CPU, inference is also timed with the
+kernels suspended (the fast path in PyTorch ops alone).
 
 Example::
 
@@ -20,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+from contextlib import nullcontext
 from typing import Dict, List, Optional
 
 import torch
@@ -126,10 +130,15 @@ def measure(model, step, args, device, memory) -> dict:
     return dict(wall=wall, cpu=cpu, peak_mb=memory.peak() - baseline)
 
 
-def run_inference(model, batch, args, device, memory) -> dict:
+def run_inference(model, batch, args, device, memory,
+                  kernels: bool) -> dict:
+    from mmsparseformer.ops import suspend_cpu_kernels
     clips = torch.randn(batch, 3, *args.shape, device=device)
+    paths = [('reference', False, False), ('fast', True, False)]
+    if kernels:
+        paths.append(('fast_pytorch', True, True))
     results, outputs = {}, {}
-    for name, fast in (('reference', False), ('fast', True)):
+    for name, fast, suspended in paths:
         model.backbone.fast_path = fast
 
         @torch.no_grad()
@@ -137,9 +146,13 @@ def run_inference(model, batch, args, device, memory) -> dict:
             with autocast(args, device):
                 outputs[name] = model(clips).float()
 
-        results[name] = measure(model, step, args, device, memory)
-    results['max_diff'] = (outputs['fast'] -
-                           outputs['reference']).abs().max().item()
+        context = suspend_cpu_kernels() if suspended else nullcontext()
+        with context:
+            results[name] = measure(model, step, args, device, memory)
+    model.backbone.fast_path = True
+    results['max_diff'] = max(
+        (outputs[name] - outputs['reference']).abs().max().item()
+        for name in outputs if name != 'reference')
     return results
 
 
@@ -168,15 +181,19 @@ def run_training(model, batch, args, device, memory) -> dict:
 
 def format_table(rows: List[Dict], floor_per_clip: Optional[float]) -> str:
     header = ('case', 'reference s/clip', 'fast s/clip', 'speed-up',
-              'fast / floor', 'max |diff|', 'ref peak MB', 'fast peak MB')
+              'fast / floor', 'no kernels s/clip', 'max |diff|',
+              'ref peak MB', 'fast peak MB')
     lines = [header]
     for row in rows:
         ref, fast, clips = row['reference'], row['fast'], row['clips']
         floor = '-' if floor_per_clip is None or row['train'] else \
             f'{fast["wall"] / clips / floor_per_clip:.2f}x'
+        pytorch = row.get('fast_pytorch')
+        pytorch = '-' if pytorch is None else \
+            f'{pytorch["wall"] / clips:.3f}'
         lines.append((row['case'], f'{ref["wall"] / clips:.3f}',
                       f'{fast["wall"] / clips:.3f}',
-                      f'{ref["wall"] / fast["wall"]:.2f}x', floor,
+                      f'{ref["wall"] / fast["wall"]:.2f}x', floor, pytorch,
                       f'{row["max_diff"]:.1e}', f'{ref["peak_mb"]:.0f}',
                       f'{fast["peak_mb"]:.0f}'))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -192,7 +209,10 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     import mmsparseformer  # noqa: F401
     from mmsparseformer.analysis.benchmark import PeakMemory, warm_up_runtime
+    from mmsparseformer.ops import library_name, load_cpu_kernels, load_error
     device = torch.device(args.device)
+    kernels = device.type == 'cpu' and args.amp is None and \
+        load_cpu_kernels()
     warm_up_runtime(args.device)
     model = build_model(args, device)
     macs = model_macs(model, args.shape, device)
@@ -204,7 +224,7 @@ def main(argv=None) -> int:
     rows = []
     start = time.perf_counter()
     for batch in args.batches:
-        result = run_inference(model, batch, args, device, memory)
+        result = run_inference(model, batch, args, device, memory, kernels)
         rows.append(dict(case=f'inference, batch {batch}', clips=batch,
                          train=False, **result))
     if args.train_batch:
@@ -220,10 +240,15 @@ def main(argv=None) -> int:
           f'{str(matmul_dtype).replace("torch.", "")} matmul, this run); '
           f'model {macs / 1e9:.2f} GMACs/clip (every op) -> floor '
           f'{floor:.3f} s/clip')
+    if device.type == 'cpu':
+        print(f'CPU kernels: {library_name()} ' + (
+            'in use for inference (training records autograd: PyTorch ops)'
+            if kernels else f'not used ({load_error() or "disabled or amp"})'))
     print(format_table(rows, floor))
     print(f'(measured in {time.perf_counter() - start:.0f} s; times are '
-          'wall-clock; max |diff| compares class scores for inference and '
-          'the initial-RoI gradient for training)')
+          'wall-clock; max |diff| compares class scores for inference, every '
+          'fast variant against the reference, and the initial-RoI gradient '
+          'for training)')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(args=vars(args), macs=macs, matmul_rate=rate,

@@ -323,58 +323,86 @@ inline void bias_gelu(float* x, const float* bias, int64_t count) {
   }
 }
 
+// x[i] += bias[i], count a multiple of 16.
+inline void add_bias(float* x, const float* bias, int64_t count) {
+  for (int64_t i = 0; i < count; i += kLanes) vstore(x + i, vload(x + i) + vload(bias + i));
+}
+
+// One axis of trilinear interpolation, as geometry.sample_trilinear /
+// fast_ops.trilinear_corners define it (align_corners=False, zeros
+// padding): the two neighbours (clamped into the volume) and their weights
+// (0 outside it).
+inline void axis_corners(float coord01, int64_t size, int64_t index[2], float weight[2]) {
+  const float coord = coord01 * static_cast<float>(size) - 0.5f;
+  const float low = std::floor(coord);
+  const float frac = coord - low;
+  const int64_t i0 = static_cast<int64_t>(low);
+  const int64_t i1 = i0 + 1;
+  weight[0] = (i0 >= 0 && i0 < size) ? 1.f - frac : 0.f;
+  weight[1] = (i1 >= 0 && i1 < size) ? frac : 0.f;
+  index[0] = std::min(std::max<int64_t>(i0, 0), size - 1);
+  index[1] = std::min(std::max<int64_t>(i1, 0), size - 1);
+}
+
 // Trilinear sampling + adaptive mixing of blocks of tokens, without the
-// (tokens, P, C) sampled tensor or the (tokens, C*C + P'*P) mixing
-// parameters ever existing whole:
-//   S = sum_k w_k table[row_k]                 (P, C)   sampling
-//   theta = gen_bias + gen_weight @ hidden     (C*C + P'*P)
-//   S = GELU(S Mc + channel_bias)              Mc = theta[:C*C] as (C, C)
-//   S = GELU(Ms S + point_bias[:, None])       Ms = theta[C*C:] as (P', P)
-// Returns (tokens, P' * C); the output projection stays one large GEMM.
+// (tokens, P, C) samples or the (tokens, C*C + P'*P) mixing parameters ever
+// existing whole:
+//   S = trilinear samples of the volume at the token's P points   (P, C)
+//   theta = gen_weight @ hidden + gen_bias       (C*C + P'*P)
+//   S = GELU(S Mc + channel_bias)                Mc = theta[:C*C] as (C, C)
+//   S = GELU(Ms S + point_bias[:, None])         Ms = theta[C*C:] as (P', P)
+// Returns (B, N, P' * C); the output projection stays one large GEMM.
 // C must be a multiple of 16 (96 in every arch).
-at::Tensor sample_mix(const at::Tensor& table_in, const at::Tensor& rows_in,
-                      const at::Tensor& weights_in, const at::Tensor& hidden_in,
-                      const at::Tensor& gen_weight, const at::Tensor& gen_bias,
-                      const at::Tensor& channel_bias, const at::Tensor& point_bias,
-                      int64_t num_points) {
-  TORCH_CHECK(table_in.dim() == 2 && hidden_in.dim() == 2,
-              "sample_mix: expected a (V, C) table and (tokens, H) hidden states");
-  const int64_t channels = table_in.size(1), tokens = hidden_in.size(0);
+at::Tensor sample_mix(const at::Tensor& volume, const at::Tensor& points_in,
+                      const at::Tensor& hidden_in, const at::Tensor& gen_weight,
+                      const at::Tensor& gen_bias, const at::Tensor& channel_bias,
+                      const at::Tensor& point_bias) {
+  TORCH_CHECK(volume.dim() == 5, "sample_mix: expected a (B, C, T, H, W) volume, got ",
+              volume.sizes());
+  TORCH_CHECK(points_in.dim() == 4 && points_in.size(3) == 3 &&
+                  points_in.size(0) == volume.size(0),
+              "sample_mix: expected (B, N, P, 3) points for ", volume.size(0),
+              " clips, got ", points_in.sizes());
+  const int64_t batch = volume.size(0), channels = volume.size(1), frames = volume.size(2),
+                height = volume.size(3), width = volume.size(4);
+  const int64_t num_tokens = points_in.size(1), num_points = points_in.size(2);
+  const int64_t tokens = batch * num_tokens;
+  TORCH_CHECK(hidden_in.dim() == 2 && hidden_in.size(0) == tokens,
+              "sample_mix: expected (B * N, H) hidden states, got ", hidden_in.sizes());
   const int64_t out_points = point_bias.size(0), hidden_dims = hidden_in.size(1);
   const int64_t channel_params = channels * channels;
   const int64_t num_params = channel_params + out_points * num_points;
   TORCH_CHECK(channels % kLanes == 0, "sample_mix: channels (", channels,
               ") must be a multiple of ", kLanes);
   TORCH_CHECK(gen_weight.dim() == 2 && gen_weight.size(0) == num_params &&
-                  gen_weight.size(1) == hidden_dims,
+                  gen_weight.size(1) == hidden_dims && gen_bias.numel() == num_params,
               "sample_mix: generator weight ", gen_weight.sizes(), " does not give ",
               channels, "^2 + ", out_points, "*", num_points, " parameters from ",
               hidden_dims, " hidden dims");
-  TORCH_CHECK(rows_in.dim() == 2 && rows_in.size(0) == tokens * num_points &&
-                  rows_in.size(1) == 8 && weights_in.sizes() == rows_in.sizes(),
-              "sample_mix: expected (tokens * P, 8) corner rows and weights");
-  TORCH_CHECK(rows_in.scalar_type() == at::kLong, "sample_mix: int64 rows");
-  for (const at::Tensor* t : {&table_in, &weights_in, &hidden_in, &gen_weight, &gen_bias,
+  TORCH_CHECK(channel_bias.numel() == channels, "sample_mix: channel bias of ",
+              channel_bias.numel(), " values for ", channels, " channels");
+  for (const at::Tensor* t : {&volume, &points_in, &hidden_in, &gen_weight, &gen_bias,
                               &channel_bias, &point_bias})
     TORCH_CHECK(t->scalar_type() == at::kFloat, "sample_mix: float32 tensors only");
-  // inference kernel: the parameters' autograd flags are irrelevant here
-  const at::Tensor table = table_in.detach().contiguous(), rows = rows_in.contiguous(),
-                   weights = weights_in.detach().contiguous(),
-                   hidden = hidden_in.detach().contiguous();
+  // inference kernel: the inputs' autograd flags are irrelevant here
+  const at::Tensor table = volume.detach().permute({0, 2, 3, 4, 1}).contiguous();
+  const at::Tensor points = points_in.detach().contiguous();
+  const at::Tensor hidden = hidden_in.detach().contiguous();
   const at::Tensor gen_t = gen_weight.detach().t();
   const at::Tensor gen_b = gen_bias.detach().contiguous();
   const at::Tensor channel_b = channel_bias.detach().contiguous();
   // the point bias broadcast over channels, one (P', C) block
   const at::Tensor point_b =
       point_bias.detach().reshape({out_points, 1}).expand({out_points, channels}).contiguous();
-  at::Tensor out = at::empty({tokens, out_points, channels}, table.options());
-  if (tokens == 0) return out.view({tokens, out_points * channels});
+  at::Tensor out = at::empty({batch, num_tokens, out_points * channels}, table.options());
+  if (tokens == 0) return out;
   const float* table_data = table.data_ptr<float>();
-  const int64_t* row_data = rows.data_ptr<int64_t>();
-  const float* weight_data = weights.data_ptr<float>();
+  const float* point_data = points.data_ptr<float>();
+  const float* gen_bias_data = gen_b.data_ptr<float>();
   const float* channel_bias_data = channel_b.data_ptr<float>();
   const float* point_bias_data = point_b.data_ptr<float>();
   float* out_data = out.data_ptr<float>();
+  const int64_t volume_rows = frames * height * width;
   // blocks of about 64 tokens (the generator weight is read once per block),
   // as many as a multiple of the threads
   const int64_t threads = at::get_num_threads();
@@ -382,6 +410,7 @@ at::Tensor sample_mix(const at::Tensor& table_in, const at::Tensor& rows_in,
   num_blocks = std::min(tokens, (num_blocks + threads - 1) / threads * threads);
   const int64_t block_tokens = (tokens + num_blocks - 1) / num_blocks;
   num_blocks = (tokens + block_tokens - 1) / block_tokens;
+  const bool bias_lanes = num_params % kLanes == 0;
 
   at::parallel_for(0, num_blocks, 1, [&](int64_t begin, int64_t end) {
     at::Tensor params = at::empty({block_tokens, num_params}, table.options());
@@ -391,15 +420,36 @@ at::Tensor sample_mix(const at::Tensor& table_in, const at::Tensor& rows_in,
       const int64_t t0 = block * block_tokens;
       const int64_t count = std::min(block_tokens, tokens - t0);
       at::Tensor theta = params.narrow(0, 0, count);
-      at::addmm_out(theta, gen_b, hidden.narrow(0, t0, count), gen_t);
+      if (bias_lanes) {  // GEMM, then the bias while the rows are in cache
+        at::mm_out(theta, hidden.narrow(0, t0, count), gen_t);
+        for (int64_t i = 0; i < count; ++i)
+          add_bias(theta.data_ptr<float>() + i * num_params, gen_bias_data, num_params);
+      } else {
+        at::addmm_out(theta, gen_b, hidden.narrow(0, t0, count), gen_t);
+      }
       // sampling: 8 weighted corner rows per point, channels in registers
       float* s = sampled.data_ptr<float>();
       for (int64_t i = 0; i < count * num_points; ++i) {
-        const int64_t* r = row_data + (t0 * num_points + i) * 8;
-        const float* w = weight_data + (t0 * num_points + i) * 8;
+        const int64_t token = t0 + i / num_points;
+        const float* p = point_data + (t0 * num_points + i) * 3;
+        int64_t ix[2], iy[2], it[2];
+        float wx[2], wy[2], wt[2];
+        axis_corners(p[0], width, ix, wx);
+        axis_corners(p[1], height, iy, wy);
+        axis_corners(p[2], frames, it, wt);
+        const float* base = table_data + (token / num_tokens) * volume_rows * channels;
+        const float* corner[8];
+        float w[8];
+        for (int64_t a = 0; a < 2; ++a)
+          for (int64_t b = 0; b < 2; ++b)
+            for (int64_t c = 0; c < 2; ++c) {
+              const int64_t k = (a * 2 + b) * 2 + c;
+              w[k] = wx[a] * wy[b] * wt[c];
+              corner[k] = base + ((it[c] * height + iy[b]) * width + ix[a]) * channels;
+            }
         for (int64_t c = 0; c < channels; c += kLanes) {
           vfloat acc{};
-          for (int64_t k = 0; k < 8; ++k) acc += w[k] * vload(table_data + r[k] * channels + c);
+          for (int64_t k = 0; k < 8; ++k) acc += w[k] * vload(corner[k] + c);
           vstore(s + i * channels + c, acc);
         }
       }
@@ -413,14 +463,40 @@ at::Tensor sample_mix(const at::Tensor& table_in, const at::Tensor& rows_in,
       float* stage_data = stage.data_ptr<float>();
       for (int64_t i = 0; i < count * num_points; ++i)
         bias_gelu(stage_data + i * channels, channel_bias_data, channels);
-      at::Tensor result = out.narrow(0, t0, count);
+      at::Tensor result = out.view({tokens, out_points, channels}).narrow(0, t0, count);
       at::bmm_out(result, point_mixing, stage);
       for (int64_t i = 0; i < count; ++i)
         bias_gelu(out_data + (t0 + i) * out_points * channels, point_bias_data,
                   out_points * channels);
     }
   });
-  return out.view({tokens, out_points * channels});
+  return out;
+}
+
+// GELU(x W^T + b): one multithreaded GEMM, then bias and the exact (erf)
+// GELU in one pass over the output. Output features a multiple of 16.
+at::Tensor linear_gelu(const at::Tensor& input, const at::Tensor& weight,
+                       const at::Tensor& bias) {
+  TORCH_CHECK(weight.dim() == 2 && input.size(-1) == weight.size(1) &&
+                  bias.numel() == weight.size(0),
+              "linear_gelu: input ", input.sizes(), " does not fit weight ",
+              weight.sizes(), " and bias ", bias.sizes());
+  const int64_t features = weight.size(0);
+  TORCH_CHECK(features % kLanes == 0, "linear_gelu: output features (", features,
+              ") must be a multiple of ", kLanes);
+  for (const at::Tensor* t : {&input, &weight, &bias})
+    TORCH_CHECK(t->scalar_type() == at::kFloat, "linear_gelu: float32 tensors only");
+  const at::Tensor x = input.detach().reshape({-1, weight.size(1)});
+  const at::Tensor b = bias.detach().contiguous();
+  at::Tensor out = at::mm(x, weight.detach().t());
+  float* data = out.data_ptr<float>();
+  const float* bias_data = b.data_ptr<float>();
+  at::parallel_for(0, out.size(0), 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) bias_gelu(data + r * features, bias_data, features);
+  });
+  std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end());
+  shape.back() = features;
+  return out.view(shape);
 }
 
 }  // namespace
@@ -429,15 +505,16 @@ TORCH_LIBRARY(mmsparseformer, m) {
   m.def("early_conv(Tensor input, Tensor weight, Tensor bias, float eps) -> Tensor");
   m.def("token_attention(Tensor qkv, int num_heads) -> Tensor");
   m.def(
-      "sample_mix(Tensor table, Tensor rows, Tensor weights, Tensor hidden, "
-      "Tensor gen_weight, Tensor gen_bias, Tensor channel_bias, Tensor point_bias, "
-      "int num_points) -> Tensor");
+      "sample_mix(Tensor volume, Tensor points, Tensor hidden, Tensor gen_weight, "
+      "Tensor gen_bias, Tensor channel_bias, Tensor point_bias) -> Tensor");
+  m.def("linear_gelu(Tensor input, Tensor weight, Tensor bias) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(mmsparseformer, CPU, m) {
   m.impl("early_conv", early_conv);
   m.impl("token_attention", token_attention);
   m.impl("sample_mix", sample_mix);
+  m.impl("linear_gelu", linear_gelu);
 }
 
 }  // namespace mmsparseformer
