@@ -29,7 +29,7 @@ setup(
     license='Apache License 2.0',
     packages=find_packages(include=['mmsparseformer', 'mmsparseformer.*']),
     # the C++ source of the CPU kernels, compiled on first use
-    package_data={'mmsparseformer.ops': ['csrc/*.cpp']},
+    package_data={'mmsparseformer.ops': ['csrc/*.cpp', 'csrc/*.h']},
     python_requires='>=3.9',
     install_requires=read_requirements('runtime'),
     extras_require=dict(

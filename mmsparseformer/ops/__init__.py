@@ -1,12 +1,12 @@
 """Compiled CPU kernels of the inference fast path, built on first use.
 
-``csrc/sparseformer_cpu.cpp`` holds four fused float32 inference kernels,
+``csrc/`` holds four fused float32 inference kernels,
 registered as ``torch.ops.mmsparseformer.early_conv`` (convolution, pool,
 ReLU, standardisation), ``token_attention`` (many small heads),
 ``sample_mix`` (trilinear sampling and adaptive mixing) and
 ``linear_gelu`` (the MLP's first layer). They are compiled once per
 machine with the C++ compiler PyTorch's JIT extension builder uses (about
-15 s) and cached under ``TORCH_EXTENSIONS_DIR`` (default
+30 s on 2 cores) and cached under ``TORCH_EXTENSIONS_DIR`` (default
 ``~/.cache/torch_extensions``). The library name carries the torch version
 and the CPU capability it was built for, so a cache shared between machines
 or torch versions never loads a mismatched build.
@@ -18,6 +18,7 @@ its pure PyTorch fast path: the outputs are the same. Set
 """
 import contextlib
 import glob
+import hashlib
 import os
 import os.path as osp
 import re
@@ -30,8 +31,13 @@ import torch
 
 #: Environment switch: ``0`` disables the compiled kernels.
 ENV_SWITCH = 'MMSPARSEFORMER_CPU_KERNELS'
-SOURCE = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc',
-                  'sparseformer_cpu.cpp')
+CSRC = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc')
+#: One translation unit per kernel, and the registration.
+SOURCES = [
+    osp.join(CSRC, name) for name in ('early_conv.cpp', 'attention.cpp',
+                                      'sample_mix.cpp', 'linear_gelu.cpp',
+                                      'register.cpp')
+]
 #: Head dimensions the attention kernel is instantiated for.
 ATTENTION_HEAD_DIMS = (1, 2, 4, 6, 8, 12, 16)
 #: The sampling + mixing kernel takes channel counts that are multiples of
@@ -63,10 +69,25 @@ def library_name() -> str:
     return f'mmsparseformer_cpu_{capability.lower()}_torch{version}'
 
 
+def source_digest() -> str:
+    """Hash of every file in ``csrc`` (headers included)."""
+    digest = hashlib.sha1()
+    for path in sorted(glob.glob(osp.join(CSRC, '*'))):
+        with open(path, 'rb') as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
 def compile_flags() -> list:
-    """Compiler flags: optimisation, OpenMP and the CPU's vector ISA."""
+    """Compiler flags: optimisation, OpenMP and the CPU's vector ISA.
+
+    The sources' digest rides along as a define: torch's builder versions a
+    build by its sources and flags, and would not see a changed header.
+    """
     capability = torch.backends.cpu.get_cpu_capability()
-    return _MATH_FLAGS + ['-fopenmp'] + _CAPABILITY_FLAGS.get(capability, [])
+    return (_MATH_FLAGS + ['-fopenmp'] +
+            _CAPABILITY_FLAGS.get(capability, []) +
+            [f'-DMMSPARSEFORMER_SOURCES={source_digest()}'])
 
 
 def _ninja_on_path() -> None:
@@ -89,8 +110,8 @@ def _is_built(name: str) -> bool:
     from torch.utils.cpp_extension import get_default_build_root
     root = os.environ.get('TORCH_EXTENSIONS_DIR') or get_default_build_root()
     return bool(
-        glob.glob(osp.join(root, name, f'{name}.so'))
-        or glob.glob(osp.join(root, '*', name, f'{name}.so')))
+        glob.glob(osp.join(root, name, f'{name}*.so'))
+        or glob.glob(osp.join(root, '*', name, f'{name}*.so')))
 
 
 def _build(verbose: bool) -> None:
@@ -100,9 +121,9 @@ def _build(verbose: bool) -> None:
     compiling = not _is_built(name)
     if compiling:
         _notice(f'compiling the CPU kernels {name} (once per machine and '
-                'torch version, about 15 s)')
+                'torch version, about 30 s)')
     start = time.perf_counter()
-    load(name, [SOURCE], extra_cflags=compile_flags(),
+    load(name, SOURCES, extra_cflags=compile_flags(),
          extra_ldflags=['-fopenmp'], is_python_module=False, verbose=verbose)
     if compiling:
         _notice(f'compiled in {time.perf_counter() - start:.0f} s')
