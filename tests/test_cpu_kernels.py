@@ -247,6 +247,28 @@ def test_model_inference_runs_the_kernels_and_matches_the_reference(
         assert kernel_calls(lambda: model(clip).sum().backward()) == set()
 
 
+def test_trainable_layers_after_frozen_ones_keep_autograd(kernels):
+    """Fine-tuning only one mixing layer: its inputs need no gradient, its
+    own parameters do, so it must not run the kernel."""
+    torch.manual_seed(9)
+    arch = dict(MICRO_ARCH, conv_channels=32, num_heads=8)
+    model = VideoSparseFormer(arch, replicates=2)
+    model.init_weights()
+    model.requires_grad_(False)
+    assert model.units[1].sampling  # the cortex unit that samples
+    trained = model.units[1].mixing
+    trained.requires_grad_(True)
+    clip = torch.randn(1, 3, 3, 32, 32)
+    model(clip).sum().backward()  # frozen units may run kernels
+    grads = {name: param.grad for name, param in trained.named_parameters()}
+    trained.zero_grad(set_to_none=True)
+    model.fast_path = False
+    model(clip).sum().backward()
+    for name, param in trained.named_parameters():
+        assert grads[name] is not None, name
+        assert max_diff(grads[name], param.grad) < TOL, name
+
+
 def test_attention_module_uses_kernel_only_in_inference(kernels):
     torch.manual_seed(6)
     attn = TokenAttention(64, 8)

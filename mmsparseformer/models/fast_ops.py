@@ -166,11 +166,12 @@ def linear_gelu_fused(tokens: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return torch.ops.mmsparseformer.linear_gelu(tokens, weight, bias)
 
 
-def mixing_kernel_applies(features: Tensor, points: Tensor,
-                          tokens: Tensor) -> bool:
-    """Whether :func:`sample_mix_fused` takes these inputs."""
+def mixing_kernel_applies(features: Tensor, points: Tensor, tokens: Tensor,
+                          *parameters: Tensor) -> bool:
+    """Whether :func:`sample_mix_fused` takes these inputs; ``parameters``
+    are the mixing layer's (trainable ones need autograd)."""
     return (features.shape[1] % MIXING_CHANNEL_MULTIPLE == 0
-            and use_cpu_kernels(features, points, tokens))
+            and use_cpu_kernels(features, points, tokens, *parameters))
 
 
 def sample_mix_fused(features: Tensor, points: Tensor, hidden: Tensor,

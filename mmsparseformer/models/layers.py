@@ -318,7 +318,8 @@ class SparseFormerUnit(nn.Module):
         if self.sampling:
             rois = adjust_rois(rois, drop_path(self.roi_adjust(tokens)))
             points = sampling_points(rois, self.offsets(tokens))
-            if self.fast_path and mixing_kernel_applies(feats, points, tokens):
+            if self.fast_path and mixing_kernel_applies(
+                    feats, points, tokens, *self.mixing.parameters()):
                 mixed = self.mixing.forward_fused(feats, points, tokens)
             else:
                 sampler = sample_trilinear_fast if self.fast_path \
