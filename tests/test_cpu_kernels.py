@@ -159,6 +159,22 @@ def test_sample_mix_kernel(kernels, volume, tokens):
     assert max_diff(fused, exact) < TOL
 
 
+def test_sample_mix_kernel_odd_parameter_count(kernels):
+    """33 points: P' * P = 1089 mixing parameters, off the vector width."""
+    mixing = make_mixing(channels=16, num_points=33)
+    assert (16 * 16 + mixing.out_points * 33) % ops.VECTOR_LANES
+    torch.manual_seed(10)
+    feats = torch.randn(1, 16, 3, 6, 5)
+    points = torch.rand(1, 7, 33, 3)
+    token_states = torch.randn(1, 7, 64)
+    with torch.no_grad():
+        fused = mixing.forward_fused(feats, points, token_states)
+        exact = mixing.double()(
+            sample_trilinear(feats.double(), points.double()),
+            token_states.double())
+    assert max_diff(fused, exact) < TOL
+
+
 def test_sample_mix_kernel_rejects_bad_input(kernels):
     mixing = make_mixing()
     feats = torch.randn(1, 32, 2, 8, 8)

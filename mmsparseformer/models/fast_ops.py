@@ -12,18 +12,18 @@ gradients); they differ in memory layout and kernels:
 - the sampler gathers the 8 corner vectors of every point from that
   channels-last volume with one ``embedding_bag`` (a weighted sum of rows)
   instead of ``grid_sample``'s strided reads;
-- in float32 CPU inference (no autograd, no autocast, no tracing) the early
-  convolution and the attention run the fused kernels of
-  :mod:`mmsparseformer.ops` when they can be built: the convolution as
-  banded im2col + GEMM with pool, ReLU and standardisation in cache, the
-  attention for 64 heads of dimension 4-8 vectorised over tokens.
+- in float32 CPU inference (no autograd, no autocast, no tracing) the
+  compiled kernels of :mod:`mmsparseformer.ops` run where they can be
+  built: the early convolution (banded im2col + GEMM with pool, ReLU and
+  standardisation in cache), the attention (64 heads of dimension 4-8
+  vectorised over tokens), sampling + adaptive mixing in blocks of tokens,
+  and the MLP's first linear with its GELU.
 """
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..ops import (ATTENTION_HEAD_DIMS, GELU_FEATURE_MULTIPLE,
-                   MIXING_CHANNEL_MULTIPLE, load_cpu_kernels)
+from ..ops import ATTENTION_HEAD_DIMS, VECTOR_LANES, load_cpu_kernels
 from .geometry import HALF_DTYPES, float32_geometry
 
 
@@ -65,6 +65,7 @@ def token_attention_fused(qkv: Tensor, num_heads: int) -> Tensor:
     """Multi-head attention from ``(B, N, 3D)`` projections (q; k; v, each
     head-major) to ``(B, N, D)``, by the compiled CPU kernel."""
     return torch.ops.mmsparseformer.token_attention(qkv, num_heads)
+
 
 def early_conv_fast(x: Tensor, weight: Tensor, bias: Tensor,
                     eps: float = 1e-5) -> Tensor:
@@ -156,7 +157,7 @@ def sample_trilinear_fast(features: Tensor, points: Tensor) -> Tensor:
 def linear_gelu_kernel_applies(tokens: Tensor, linear: torch.nn.Linear
                                ) -> bool:
     """Whether :func:`linear_gelu_fused` takes this layer and input."""
-    return (linear.out_features % GELU_FEATURE_MULTIPLE == 0
+    return (linear.out_features % VECTOR_LANES == 0
             and linear.bias is not None
             and use_cpu_kernels(tokens, linear.weight, linear.bias))
 
@@ -170,7 +171,7 @@ def mixing_kernel_applies(features: Tensor, points: Tensor, tokens: Tensor,
                           *parameters: Tensor) -> bool:
     """Whether :func:`sample_mix_fused` takes these inputs; ``parameters``
     are the mixing layer's (trainable ones need autograd)."""
-    return (features.shape[1] % MIXING_CHANNEL_MULTIPLE == 0
+    return (features.shape[1] % VECTOR_LANES == 0
             and use_cpu_kernels(features, points, tokens, *parameters))
 
 
@@ -200,11 +201,9 @@ def sample_mix_fused(features: Tensor, points: Tensor, hidden: Tensor,
         gen_bias, channel_bias, point_bias)
 
 
-
 __all__ = [
     'attention_kernel_applies', 'early_conv_fast', 'linear_gelu_fused',
-    'linear_gelu_kernel_applies', 'mixing_kernel_applies',
-    'sample_mix_fused',
-    'sample_trilinear_fast',
-    'token_attention_fused', 'trilinear_corners', 'use_cpu_kernels'
+    'linear_gelu_kernel_applies', 'mixing_kernel_applies', 'sample_mix_fused',
+    'sample_trilinear_fast', 'token_attention_fused', 'trilinear_corners',
+    'use_cpu_kernels'
 ]

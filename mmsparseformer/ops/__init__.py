@@ -11,7 +11,8 @@ machine with the C++ compiler PyTorch's JIT extension builder uses (about
 and the CPU capability it was built for, so a cache shared between machines
 or torch versions never loads a mismatched build.
 
-Where they cannot be built (no compiler) the model logs why once and keeps
+Where they cannot be built (no compiler) the model prints why once (on
+stderr) and keeps
 its pure PyTorch fast path: the outputs are the same. Set
 ``MMSPARSEFORMER_CPU_KERNELS=0`` to never build or use them.
 ``python -m mmsparseformer.ops`` builds them ahead of time.
@@ -40,11 +41,10 @@ SOURCES = [
 ]
 #: Head dimensions the attention kernel is instantiated for.
 ATTENTION_HEAD_DIMS = (1, 2, 4, 6, 8, 12, 16)
-#: The sampling + mixing kernel takes channel counts that are multiples of
-#: this (its vector width); 96 in every arch.
-MIXING_CHANNEL_MULTIPLE = 16
-#: The linear + GELU kernel takes output widths that are multiples of this.
-GELU_FEATURE_MULTIPLE = 16
+#: The kernels' vector width (``kLanes`` in ``csrc/vec.h``): the mixing
+#: kernel's channels (96 in every arch) and the linear + GELU kernel's output
+#: features must be multiples of it.
+VECTOR_LANES = 16
 
 # The flags ATen builds its kernels of each capability with.
 _CAPABILITY_FLAGS = {
@@ -138,8 +138,8 @@ def enabled() -> bool:
 def load_cpu_kernels(verbose: bool = False) -> bool:
     """Build (once) and load the kernels; False where they are unavailable.
 
-    The first failure is logged with its reason; later calls return False
-    at once.
+    The first failure is printed with its reason on stderr; later calls
+    return False at once.
     """
     if not enabled() or _state['suspended']:
         return False
@@ -174,7 +174,7 @@ def load_error() -> Optional[str]:
     return _state['error']
 
 
-__all__ = ['ATTENTION_HEAD_DIMS', 'ENV_SWITCH', 'GELU_FEATURE_MULTIPLE',
-           'MIXING_CHANNEL_MULTIPLE', 'compile_flags', 'enabled',
+__all__ = ['ATTENTION_HEAD_DIMS', 'ENV_SWITCH', 'VECTOR_LANES',
+           'compile_flags', 'enabled',
            'library_name', 'load_cpu_kernels', 'load_error',
            'suspend_cpu_kernels']

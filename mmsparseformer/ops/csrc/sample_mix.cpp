@@ -99,7 +99,6 @@ at::Tensor sample_mix(const at::Tensor& volume, const at::Tensor& points_in,
   num_blocks = std::min(tokens, (num_blocks + threads - 1) / threads * threads);
   const int64_t block_tokens = (tokens + num_blocks - 1) / num_blocks;
   num_blocks = (tokens + block_tokens - 1) / block_tokens;
-  const bool bias_lanes = num_params % kLanes == 0;
 
   at::parallel_for(0, num_blocks, 1, [&](int64_t begin, int64_t end) {
     at::Tensor params = at::empty({block_tokens, num_params}, table.options());
@@ -109,13 +108,10 @@ at::Tensor sample_mix(const at::Tensor& volume, const at::Tensor& points_in,
       const int64_t t0 = block * block_tokens;
       const int64_t count = std::min(block_tokens, tokens - t0);
       at::Tensor theta = params.narrow(0, 0, count);
-      if (bias_lanes) {  // GEMM, then the bias while the rows are in cache
-        at::mm_out(theta, hidden.narrow(0, t0, count), gen_t);
-        for (int64_t i = 0; i < count; ++i)
-          add_bias(theta.data_ptr<float>() + i * num_params, gen_bias_data, num_params);
-      } else {
-        at::addmm_out(theta, gen_b, hidden.narrow(0, t0, count), gen_t);
-      }
+      // GEMM, then the bias while the rows are in cache
+      at::mm_out(theta, hidden.narrow(0, t0, count), gen_t);
+      for (int64_t i = 0; i < count; ++i)
+        add_bias(theta.data_ptr<float>() + i * num_params, gen_bias_data, num_params);
       // sampling: 8 weighted corner rows per point, channels in registers
       float* s = sampled.data_ptr<float>();
       for (int64_t i = 0; i < count * num_points; ++i) {

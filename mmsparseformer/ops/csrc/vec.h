@@ -73,9 +73,11 @@ inline void bias_gelu(float* x, const float* bias, int64_t count) {
   }
 }
 
-// x[i] += bias[i], count a multiple of 16.
+// x[i] += bias[i], any count.
 inline void add_bias(float* x, const float* bias, int64_t count) {
-  for (int64_t i = 0; i < count; i += kLanes) vstore(x + i, vload(x + i) + vload(bias + i));
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) vstore(x + i, vload(x + i) + vload(bias + i));
+  for (; i < count; ++i) x[i] += bias[i];
 }
 
 }  // namespace mmsparseformer
