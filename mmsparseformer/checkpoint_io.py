@@ -2,9 +2,11 @@
 import os.path as osp
 import pickle
 import zipfile
-from typing import Union
+from collections import OrderedDict
+from typing import Dict, Optional, Union
 
 import torch
+from torch import Tensor
 
 #: Globals that only an mmengine runner checkpoint needs.
 RUNNER_MARKER = 'mmengine.logging.history_buffer.HistoryBuffer'
@@ -63,3 +65,34 @@ def load_checkpoint_file(path: str,
         raise CheckpointError(
             f'Cannot read checkpoint {path}: the file is corrupt or not a '
             f'PyTorch checkpoint ({type(err).__name__}: {err})') from err
+
+
+def unwrap_state_dict(checkpoint: dict, path: str = '') -> Dict[str, Tensor]:
+    """The state dict inside a checkpoint (under ``state_dict`` or
+    ``model``, or bare), without a DDP ``module.`` prefix."""
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f'{path}: expected a dict checkpoint, got '
+                              f'{type(checkpoint).__name__}')
+    for key in ('state_dict', 'model'):
+        if isinstance(checkpoint.get(key), dict):
+            checkpoint = checkpoint[key]
+            break
+    state = OrderedDict((k, v) for k, v in checkpoint.items()
+                        if isinstance(v, Tensor))
+    if not state:
+        raise CheckpointError(f'{path}: no tensors found in the checkpoint '
+                              f'(top-level keys: {list(checkpoint)[:8]})')
+    if all(k.startswith('module.') for k in state):  # saved from DDP
+        state = OrderedDict((k[len('module.'):], v) for k, v in state.items())
+    return state
+
+
+def pretrained_checkpoint(pretrained: Optional[str],
+                          init_cfg: Optional[dict]) -> Optional[str]:
+    """The checkpoint a module loads: ``pretrained``, else the
+    ``checkpoint`` of a ``dict(type='Pretrained', ...)`` ``init_cfg``."""
+    if pretrained is not None:
+        return pretrained
+    if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+        return init_cfg.get('checkpoint')
+    return None

@@ -9,10 +9,10 @@ import torch
 from mmsparseformer.checkpoint_io import CheckpointError, load_checkpoint_file
 from mmsparseformer.models import SparseFormerHead, VideoSparseFormer
 from mmsparseformer.models.checkpoint import (detect_layout,
-                                              infer_official_arch,
                                               load_backbone_checkpoint,
                                               load_head_checkpoint,
                                               rename_imagenet_release)
+from mmsparseformer.models.conversion import infer_official_arch
 from sparseformer_refs import fixture_arch, random_official_image_state
 
 sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'tools', 'convert'))

@@ -198,11 +198,11 @@ def test_k400_weight_decay_groups(path):
         assert group['lr'] == pytest.approx(expected_lr), name
     # the parameter kinds the issue names are all covered
     assert {'initial_rois', 'initial_embeddings'} <= no_decay
-    assert 'backbone.units.0.offsets.bias' in no_decay
+    assert 'backbone.units.0.sampling.offsets.bias' in no_decay
     assert 'backbone.units.0.attn.norm.weight' in no_decay
     assert 'backbone.units.1.transition.1.weight' in no_decay  # a LayerNorm
     assert 'cls_head.norm.weight' in no_decay
-    assert 'backbone.units.0.mixing.channel_bias' in no_decay
+    assert 'backbone.units.0.sampling.mixing.channel_bias' in no_decay
 
 
 def test_pretrained_override_loads_both(tmp_path):

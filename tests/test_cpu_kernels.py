@@ -1,22 +1,23 @@
 """The compiled CPU kernels equal their references, and run where they
 should (float32 CPU inference) and nowhere else."""
+import logging
 import shutil
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-import mmsparseformer.ops as ops
+import mmsparseformer.ops.kernels as ops
 from mmsparseformer.models import VideoSparseFormer
-from mmsparseformer.models.fast_ops import (early_conv_fast,
-                                            linear_gelu_fused,
-                                            sample_mix_fused,
-                                            sample_trilinear_fast,
-                                            token_attention_fused,
-                                            use_cpu_kernels)
-from mmsparseformer.models.geometry import sample_trilinear
-from mmsparseformer.models.layers import (AdaptiveMixing, EarlyConvStem,
-                                          TokenAttention)
+from mmsparseformer.ops import (AdaptiveMixing, EarlyConvStem,
+                                SparseSampling, TokenAttention, TokenMLP)
+from mmsparseformer.ops.attention import attention_kernel
+from mmsparseformer.ops.early_conv import (early_conv_pytorch,
+                                           early_conv_reference)
+from mmsparseformer.ops.geometry import sample_trilinear
+from mmsparseformer.ops.kernels import kernels_unavailable
+from mmsparseformer.ops.mlp import linear_gelu_kernel
+from mmsparseformer.ops.sampling import sample_pytorch
 from mmsparseformer.testing import MICRO_ARCH
 
 TOL = 1e-5
@@ -55,14 +56,17 @@ def test_early_conv_kernel(kernels, shape):
     torch.nn.init.normal_(stem.conv.bias, std=0.5)
     clip = torch.randn(shape)
     with torch.no_grad():
-        reference = stem.forward_reference(clip)
+        reference = early_conv_reference(clip, stem.conv.weight,
+                                         stem.conv.bias)
         out = kernels.early_conv(clip, stem.conv.weight, stem.conv.bias, 1e-5)
     assert out.shape == reference.shape
     assert out.is_contiguous(memory_format=torch.channels_last_3d)
     assert max_diff(out, reference) < TOL
     # float64 recomputation of the definition
     with torch.no_grad():
-        exact = stem.double().forward_reference(clip.double())
+        stem.double()
+        exact = early_conv_reference(clip.double(), stem.conv.weight,
+                                     stem.conv.bias)
     assert max_diff(out, exact) < TOL
 
 
@@ -104,7 +108,7 @@ def test_attention_kernel_model_size(kernels):
     """392 tokens, 64 heads of dimension 8 (VSF-T's cortex)."""
     torch.manual_seed(1)
     qkv = torch.randn(1, 392, 3 * 512)
-    out = token_attention_fused(qkv, 64)
+    out = attention_kernel(qkv, 64)
     assert max_diff(out, sdpa(qkv.double(), 64)) < TOL
 
 
@@ -150,7 +154,7 @@ def test_sample_mix_kernel(kernels, volume, tokens):
     token_states = torch.randn(batch, tokens, 64)
     with torch.no_grad():
         reference = mixing(sample_trilinear(feats, points), token_states)
-        fused = mixing.forward_fused(feats, points, token_states)
+        fused = mixing.forward_kernel(feats, points, token_states)
         exact = mixing.double()(
             sample_trilinear(feats.double(), points.double()),
             token_states.double())
@@ -168,7 +172,7 @@ def test_sample_mix_kernel_odd_parameter_count(kernels):
     points = torch.rand(1, 7, 33, 3)
     token_states = torch.randn(1, 7, 64)
     with torch.no_grad():
-        fused = mixing.forward_fused(feats, points, token_states)
+        fused = mixing.forward_kernel(feats, points, token_states)
         exact = mixing.double()(
             sample_trilinear(feats.double(), points.double()),
             token_states.double())
@@ -179,13 +183,13 @@ def test_sample_mix_kernel_rejects_bad_input(kernels):
     mixing = make_mixing()
     feats = torch.randn(1, 32, 2, 8, 8)
     points = torch.rand(1, 5, 12, 3)
-    hidden = mixing.fc1(mixing.norm(torch.randn(1, 5, 64))).detach()
+    hidden = mixing.fc1(mixing.norm(torch.randn(5, 64))).detach()
     with pytest.raises(RuntimeError, match='generator weight'):
-        sample_mix_fused(feats, points, hidden, mixing.fc2.weight[:-1],
-                         mixing.fc2.bias, mixing.channel_bias,
-                         mixing.point_bias)
+        kernels.sample_mix(feats, points, hidden, mixing.fc2.weight[:-1],
+                           mixing.fc2.bias, mixing.channel_bias,
+                           mixing.point_bias)
     with pytest.raises(RuntimeError, match='multiple of 16'):
-        sample_mix_fused(
+        kernels.sample_mix(
             torch.randn(1, 8, 2, 8, 8), points, hidden,
             torch.randn(8 * 8 + 32 * 12, 16), torch.randn(8 * 8 + 32 * 12),
             torch.randn(8), torch.randn(32))
@@ -198,7 +202,7 @@ def test_linear_gelu_kernel(kernels, shape):
     linear = torch.nn.Linear(shape[-1], 48)
     x = torch.randn(shape) * 3
     with torch.no_grad():
-        out = linear_gelu_fused(x, linear.weight, linear.bias)
+        out = linear_gelu_kernel(x, linear.weight, linear.bias)
         reference = F.gelu(linear(x))
         exact = F.gelu(linear.double()(x.double()))
     assert out.shape == reference.shape
@@ -219,14 +223,14 @@ def test_dispatch_rules(kernels):
     """Kernels in float32 CPU inference only."""
     weight = torch.randn(4, 4, requires_grad=True)
     plain = torch.randn(4, 4)
-    assert use_cpu_kernels(plain, weight) is False  # autograd records
+    assert 'autograd' in kernels_unavailable(plain, weight)
     with torch.no_grad():
-        assert use_cpu_kernels(plain, weight) is True
-        assert use_cpu_kernels(plain.double()) is False
+        assert kernels_unavailable(plain, weight) is None
+        assert 'float32' in kernels_unavailable(plain.double())
         with torch.autocast('cpu', dtype=torch.bfloat16):
-            assert use_cpu_kernels(plain) is False
+            assert 'autocast' in kernels_unavailable(plain)
     with torch.inference_mode():
-        assert use_cpu_kernels(plain, weight) is True
+        assert kernels_unavailable(plain, weight) is None
 
 
 def test_model_inference_runs_the_kernels_and_matches_the_reference(
@@ -236,10 +240,10 @@ def test_model_inference_runs_the_kernels_and_matches_the_reference(
     model = VideoSparseFormer(arch, replicates=2).eval()
     model.init_weights()
     for unit in model.units:
-        if unit.sampling:
-            torch.nn.init.normal_(unit.offsets.fc.weight, std=0.05)
+        if unit.samples:
+            torch.nn.init.normal_(unit.sampling.offsets.fc.weight, std=0.05)
             torch.nn.init.normal_(unit.roi_adjust.fc.weight, std=0.05)
-            torch.nn.init.normal_(unit.mixing.fc2.weight, std=0.05)
+            torch.nn.init.normal_(unit.sampling.mixing.fc2.weight, std=0.05)
     clip = torch.randn(2, 3, 5, 48, 40)
     with torch.no_grad():
         outputs = {}
@@ -248,10 +252,10 @@ def test_model_inference_runs_the_kernels_and_matches_the_reference(
             outputs['fast'] = model(clip)
 
         calls = kernel_calls(fast)
-        model.fast_path = False
+        model.impl = 'reference'
         reference = model(clip)
         assert kernel_calls(lambda: model(clip)) == set()
-        model.fast_path = True
+        model.impl = 'auto'
     assert calls == {'mmsparseformer::early_conv',
                      'mmsparseformer::token_attention',
                      'mmsparseformer::sample_mix',
@@ -271,14 +275,14 @@ def test_trainable_layers_after_frozen_ones_keep_autograd(kernels):
     model = VideoSparseFormer(arch, replicates=2)
     model.init_weights()
     model.requires_grad_(False)
-    assert model.units[1].sampling  # the cortex unit that samples
-    trained = model.units[1].mixing
+    assert model.units[1].samples  # the cortex unit that samples
+    trained = model.units[1].sampling.mixing
     trained.requires_grad_(True)
     clip = torch.randn(1, 3, 3, 32, 32)
     model(clip).sum().backward()  # frozen units may run kernels
     grads = {name: param.grad for name, param in trained.named_parameters()}
     trained.zero_grad(set_to_none=True)
-    model.fast_path = False
+    model.impl = 'reference'
     model(clip).sum().backward()
     for name, param in trained.named_parameters():
         assert grads[name] is not None, name
@@ -293,10 +297,10 @@ def test_attention_module_uses_kernel_only_in_inference(kernels):
         assert kernel_calls(lambda: attn(tokens)) == {
             'mmsparseformer::token_attention'}
         fast = attn(tokens)
-        attn.fast_path = False
+        attn.impl = 'reference'
         reference = attn(tokens)
     assert max_diff(fast, reference) < TOL
-    attn.fast_path = True
+    attn.impl = 'auto'
     assert kernel_calls(lambda: attn(tokens).sum().backward()) == set()
 
 
@@ -304,7 +308,7 @@ def test_attention_module_uses_kernel_only_in_inference(kernels):
 def fresh_loader_state(monkeypatch):
     """Forget the loaded state for one test, then restore it."""
     saved = dict(ops._state)
-    ops._state.update(tried=False, loaded=False, error=None, suspended=0)
+    ops._state.update(tried=False, loaded=False, error=None)
     yield
     ops._state.clear()
     ops._state.update(saved)
@@ -327,7 +331,8 @@ def test_failed_build_falls_back_to_pytorch(fresh_loader_state, monkeypatch,
     clip = torch.randn(1, 3, 2, 16, 16)
     with torch.no_grad():
         assert kernel_calls(lambda: stem(clip)) == set()
-        assert max_diff(stem(clip), stem.forward_reference(clip)) < TOL
+        assert max_diff(stem(clip), early_conv_reference(
+            clip, stem.conv.weight, stem.conv.bias)) < TOL
     assert ops.load_cpu_kernels() is False  # tried once only
 
 
@@ -337,15 +342,16 @@ def test_environment_switch_disables_kernels(fresh_loader_state,
     assert ops.enabled() is False
     assert ops.load_cpu_kernels() is False
     with torch.no_grad():
-        assert use_cpu_kernels(torch.randn(2)) is False
+        assert 'MMSPARSEFORMER_CPU_KERNELS=0' in kernels_unavailable(
+            torch.randn(2))
 
 
-def test_suspend_runs_the_pytorch_fast_path(kernels):
+def test_impl_pytorch_runs_no_kernel(kernels):
     clip = torch.randn(1, 3, 2, 16, 16)
-    stem = EarlyConvStem(16)
+    stem = EarlyConvStem(16, impl='pytorch')
     with torch.no_grad():
-        with ops.suspend_cpu_kernels():
-            assert kernel_calls(lambda: stem(clip)) == set()
+        assert kernel_calls(lambda: stem(clip)) == set()
+        stem.impl = 'auto'
         assert kernel_calls(lambda: stem(clip)) == {
             'mmsparseformer::early_conv'}
 
@@ -364,10 +370,94 @@ def test_pytorch_fast_path_unchanged_without_kernels(fresh_loader_state,
     torch.manual_seed(7)
     feats = torch.randn(1, 16, 3, 6, 6)
     points = torch.rand(1, 4, 5, 3)
+    stem = EarlyConvStem(16)
     with torch.no_grad():
-        assert max_diff(sample_trilinear_fast(feats, points),
+        assert max_diff(sample_pytorch(feats, points),
                         sample_trilinear(feats, points)) < TOL
         assert kernel_calls(
-            lambda: early_conv_fast(torch.randn(1, 3, 1, 16, 16),
-                                    torch.randn(16, 3, 7, 7),
-                                    torch.randn(16))) == set()
+            lambda: stem(torch.randn(1, 3, 1, 16, 16))) == set()
+
+
+def test_impl_kernels_is_strict(kernels):
+    """``impl='kernels'`` runs every kernel in inference and says why when
+    a call cannot run one (autograd, an unsupported head size)."""
+    arch = dict(MICRO_ARCH, conv_channels=32, num_heads=8)
+    model = VideoSparseFormer(arch, replicates=2, impl='kernels')
+    model.init_weights()
+    clip = torch.randn(1, 3, 3, 32, 32)
+    with torch.no_grad():
+        assert kernel_calls(lambda: model.eval()(clip)) == {
+            'mmsparseformer::early_conv', 'mmsparseformer::token_attention',
+            'mmsparseformer::sample_mix', 'mmsparseformer::linear_gelu'}
+    with pytest.raises(RuntimeError,
+                       match="EarlyConvStem: impl='kernels' but .*autograd"):
+        model.train()(clip)
+    attn = TokenAttention(3 * 64, 3, impl='kernels')  # heads of 64 channels
+    with torch.no_grad(), pytest.raises(RuntimeError,
+                                        match='heads of 64 channels'):
+        attn(torch.randn(1, 4, 3 * 64))
+
+
+@pytest.mark.parametrize('padding', ['zeros', 'border'])
+@pytest.mark.parametrize('mixing_bias', [True, False])
+def test_sampling_op_kernel_serves_border_and_no_bias(kernels, padding,
+                                                       mixing_bias):
+    """The bootstrapped archs' sampling (border padding, no mixing biases)
+    runs the kernel with the reference's outputs, points outside the
+    volume included."""
+    torch.manual_seed(11)
+    op = SparseSampling(64, 32, 12, gen_dims=16, mixing_bias=mixing_bias,
+                        padding=padding, impl='kernels').eval()
+    op.offsets.init_weights()
+    op.mixing.init_weights()
+    torch.nn.init.normal_(op.offsets.fc.weight, std=0.3)
+    torch.nn.init.normal_(op.mixing.fc2.weight, std=0.05)
+    feats = torch.randn(2, 32, 3, 6, 7)
+    tokens = torch.randn(2, 9, 64)
+    rois = torch.rand(2, 9, 6) * 1.6 - 0.3  # tubes beyond the volume too
+    with torch.no_grad():
+        calls = kernel_calls(lambda: op(tokens, rois, feats))
+        fused, points = op(tokens, rois, feats)
+        op.impl = 'reference'
+        reference, _ = op(tokens, rois, feats)
+        op.double()
+        exact, _ = op(tokens.double(), rois.double(), feats.double())
+    assert calls == {'mmsparseformer::sample_mix'}
+    assert ((points < 0) | (points > 1)).any()
+    assert max_diff(fused, reference) < TOL
+    assert max_diff(fused, exact) < TOL
+
+
+def test_quick_gelu_mlp_falls_back(kernels):
+    """No kernel computes QuickGELU: 'auto' runs PyTorch, 'kernels' says
+    why."""
+    torch.manual_seed(12)
+    mlp = TokenMLP(32, 4, act='quick_gelu').eval()
+    tokens = torch.randn(2, 5, 32)
+    with torch.no_grad():
+        assert kernel_calls(lambda: mlp(tokens)) == set()
+        hidden = mlp.fc1(mlp.norm(tokens))
+        expected = mlp.fc2(hidden * torch.sigmoid(1.702 * hidden))
+        assert max_diff(mlp(tokens), expected) < TOL
+        mlp.impl = 'kernels'
+        with pytest.raises(RuntimeError, match='quick_gelu activation'):
+            mlp(tokens)
+
+
+def test_first_build_is_announced_at_info_before_the_wait(
+        fresh_loader_state, monkeypatch):
+    """A build on first use logs one INFO line before compiling."""
+    events = []
+    monkeypatch.setattr(ops, 'is_built', lambda name=None: False)
+    monkeypatch.setattr(
+        ops, 'print_log',
+        lambda message, logger, level: events.append((level, message)))
+    monkeypatch.setattr('torch.utils.cpp_extension.load',
+                        lambda *args, **kwargs: events.append('compile'))
+    assert ops.load_cpu_kernels() is True
+    assert events[1] == 'compile'
+    level, message = events[0]
+    assert level == logging.INFO
+    assert 'building the CPU inference kernels' in message
+    assert 'python -m mmsparseformer.ops' in message
+    assert '\n' not in message

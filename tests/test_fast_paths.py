@@ -1,12 +1,13 @@
-"""Every fast path equals its reference, forward and gradients."""
+"""Every PyTorch implementation equals its reference, forward and
+gradients; the model-wide ``impl`` switch reaches every op."""
 import pytest
 import torch
 
 from mmsparseformer.models import VideoSparseFormer
-from mmsparseformer.models.fast_ops import (early_conv_fast,
-                                            sample_trilinear_fast)
-from mmsparseformer.models.geometry import sample_trilinear
-from mmsparseformer.models.layers import EarlyConvStem
+from mmsparseformer.ops import MultiImplOp
+from mmsparseformer.ops.early_conv import EarlyConvStem, early_conv_pytorch
+from mmsparseformer.ops.geometry import sample_trilinear
+from mmsparseformer.ops.sampling import sample_pytorch
 from mmsparseformer.testing import MICRO_ARCH
 
 SHAPES = [(2, 3, 1, 32, 32), (1, 3, 5, 24, 40), (2, 3, 4, 36, 20)]
@@ -23,15 +24,14 @@ def test_early_conv(shape):
     stem = EarlyConvStem(16)
     stem.init_weights()
     clip = torch.randn(shape, requires_grad=True)
-    stem.fast_path = False
+    stem.impl = 'reference'
     reference = stem(clip)
     # a random upstream gradient: sum(x^2) of standardised channels is
     # nearly constant, which would make the comparison ill-conditioned
     upstream = torch.randn(reference.shape)
     grads_ref = torch.autograd.grad((reference * upstream).sum(),
                                     [clip, stem.conv.weight, stem.conv.bias])
-    stem.fast_path = True
-    fast = early_conv_fast(clip, stem.conv.weight, stem.conv.bias)
+    fast = early_conv_pytorch(clip, stem.conv.weight, stem.conv.bias)
     assert fast.shape == reference.shape == (shape[0], 16, shape[2],
                                              shape[3] // 4, shape[4] // 4)
     assert fast.is_contiguous(memory_format=torch.channels_last_3d)
@@ -45,7 +45,8 @@ def test_early_conv(shape):
 @pytest.mark.parametrize('shape', [(2, 8, 1, 6, 6), (1, 4, 5, 7, 3),
                                    (2, 3, 4, 5, 9)])
 @pytest.mark.parametrize('channels_last', [False, True])
-def test_sampler(shape, channels_last):
+@pytest.mark.parametrize('padding', ['zeros', 'border'])
+def test_sampler(shape, channels_last, padding):
     torch.manual_seed(0)
     features = torch.randn(shape)
     if channels_last:
@@ -53,10 +54,10 @@ def test_sampler(shape, channels_last):
     features.requires_grad_(True)
     points = (torch.rand(shape[0], 5, 7, 3) * 1.4 - 0.2).requires_grad_(True)
     upstream = torch.randn(shape[0], 5, 7, shape[1])
-    reference = sample_trilinear(features, points)
+    reference = sample_trilinear(features, points, padding)
     ref_grads = torch.autograd.grad((reference * upstream).sum(),
                                     [features, points])
-    fast = sample_trilinear_fast(features, points)
+    fast = sample_pytorch(features, points, padding)
     assert max_diff(fast, reference) < TOL
     grads = torch.autograd.grad((fast * upstream).sum(), [features, points])
     for ours, theirs in zip(grads, ref_grads):
@@ -68,7 +69,7 @@ def test_sampler_gradcheck():
     features = torch.randn(1, 2, 3, 4, 5, dtype=torch.float64,
                            requires_grad=True)
     points = (torch.rand(1, 2, 3, 3, dtype=torch.float64) * 0.8 + 0.1)
-    assert torch.autograd.gradcheck(sample_trilinear_fast,
+    assert torch.autograd.gradcheck(sample_pytorch,
                                     (features, points.requires_grad_(True)))
 
 
@@ -78,12 +79,12 @@ def test_whole_model(shape):
     model = VideoSparseFormer(MICRO_ARCH, replicates=2)
     model.init_weights()
     for unit in model.units[:2]:  # make the adaptive geometry non-trivial
-        torch.nn.init.normal_(unit.offsets.fc.weight, std=0.1)
+        torch.nn.init.normal_(unit.sampling.offsets.fc.weight, std=0.1)
         torch.nn.init.normal_(unit.roi_adjust.fc.weight, std=0.05)
     clip = torch.randn(shape)
     outputs = {}
     for fast in (False, True):
-        model.fast_path = fast
+        model.impl = 'auto' if fast else 'reference'
         model.zero_grad()
         tokens = model(clip)
         (tokens * tokens).sum().backward()
@@ -97,9 +98,16 @@ def test_whole_model(shape):
         assert max_diff(outputs[True][1][name], grad) < TOL * scale, name
 
 
-def test_fast_path_switch_reaches_every_module():
-    model = VideoSparseFormer(MICRO_ARCH, replicates=2, fast_path=False)
-    assert not model.fast_path
-    assert not any(u.fast_path for u in model.units)
-    model.fast_path = True
-    assert model.stem.fast_path and all(u.fast_path for u in model.units)
+def test_impl_switch_reaches_every_op():
+    model = VideoSparseFormer(MICRO_ARCH, replicates=2, impl='reference')
+    ops = [m for m in model.modules() if isinstance(m, MultiImplOp)]
+    # the stem, and per unit attention + MLP, plus sampling in two units
+    assert len(ops) == 1 + 2 * len(model.units) + 2
+    assert model.impl == 'reference'
+    assert {op.impl for op in ops} == {'reference'}
+    model.impl = 'pytorch'
+    assert {op.impl for op in ops} == {'pytorch'}
+    with pytest.raises(ValueError, match="impl='fast' is not"):
+        model.impl = 'fast'
+    with pytest.raises(ValueError, match="impl='fast' is not"):
+        VideoSparseFormer(MICRO_ARCH, impl='fast')

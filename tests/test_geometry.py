@@ -5,21 +5,26 @@ import math
 import pytest
 import torch
 
-from mmsparseformer.models.geometry import (adjust_rois, sample_trilinear,
+from mmsparseformer.ops.geometry import (adjust_rois, sample_trilinear,
                                             sampling_points,
                                             standardize_offsets)
 
 
-def trilinear_reference(features, points):
+def trilinear_reference(features, points, padding='zeros'):
     """Trilinear interpolation written from its definition, in float64:
     point (x, y, t) reads continuous index (t*T-0.5, y*H-0.5, x*W-0.5),
-    corners outside the volume read zero."""
+    corners outside the volume read zero; with border padding the index is
+    first clipped to the volume."""
     features = features.double()
     batch, channels, frames, height, width = features.shape
     out = torch.zeros(*points.shape[:3], channels, dtype=torch.float64)
     for b, n, p in itertools.product(*map(range, points.shape[:3])):
         x, y, t = points[b, n, p].double().tolist()
         ix, iy, it = x * width - 0.5, y * height - 0.5, t * frames - 0.5
+        if padding == 'border':
+            ix = min(max(ix, 0), width - 1)
+            iy = min(max(iy, 0), height - 1)
+            it = min(max(it, 0), frames - 1)
         x0, y0, t0 = math.floor(ix), math.floor(iy), math.floor(it)
         for dx, dy, dt in itertools.product((0, 1), repeat=3):
             xi, yi, ti = x0 + dx, y0 + dy, t0 + dt
@@ -31,15 +36,16 @@ def trilinear_reference(features, points):
 
 
 @pytest.mark.parametrize('shape', [(1, 1, 5, 7), (4, 3, 6, 6), (3, 2, 4, 9)])
-def test_sampler_matches_definition(shape):
+@pytest.mark.parametrize('padding', ['zeros', 'border'])
+def test_sampler_matches_definition(shape, padding):
     torch.manual_seed(0)
     frames, height, width = shape[1:]
     features = torch.randn(2, 3, frames, height, width)
     # points inside, on the border and outside the volume
     points = torch.rand(2, 4, 6, 3) * 1.4 - 0.2
-    ours = sample_trilinear(features, points)
+    ours = sample_trilinear(features, points, padding)
     assert ours.shape == (2, 4, 6, 3)
-    expected = trilinear_reference(features, points)
+    expected = trilinear_reference(features, points, padding)
     assert (ours.double() - expected).abs().max() < 1e-5
 
 

@@ -21,7 +21,7 @@ def test_speed_script_micro(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert 'floor' in printed and 'speed-up' in printed
     assert 'CPU kernels: mmsparseformer_cpu_' in printed
-    from mmsparseformer.ops import load_cpu_kernels
+    from mmsparseformer.ops.kernels import load_cpu_kernels
     kernels = load_cpu_kernels()
     assert ('in use for inference' in printed) == kernels
     result = json.load(open(out))

@@ -48,7 +48,7 @@ def test_fresh_init_geometry():
         assert torch.allclose(rois[4 * r:4 * (r + 1), [2, 5]],
                               torch.tensor([r / 4, (r + 1) / 4]))
     # the sampling points spread over the tube in space and time
-    bias = model.units[0].offsets.bias.view(-1, 3)
+    bias = model.units[0].sampling.offsets.bias.view(-1, 3)
     assert bias[:, 2].unique().numel() == bias.shape[0]
 
 
@@ -88,12 +88,12 @@ def test_gradients_reach_geometry_and_embeddings():
     # break the zero init of the adaptive layers so every path is live
     for unit in model.units[:2]:
         torch.nn.init.normal_(unit.roi_adjust.fc.weight, std=0.05)
-        torch.nn.init.normal_(unit.offsets.fc.weight, std=0.05)
+        torch.nn.init.normal_(unit.sampling.offsets.fc.weight, std=0.05)
     tokens = model(torch.randn(2, 3, 4, 32, 32))
     (tokens * torch.randn_like(tokens)).sum().backward()
     for name in ('initial_rois', 'initial_embeddings',
-                 'units.0.offsets.fc.weight', 'units.0.offsets.bias',
-                 'units.0.roi_adjust.fc.weight', 'units.1.offsets.fc.weight',
+                 'units.0.sampling.offsets.fc.weight', 'units.0.sampling.offsets.bias',
+                 'units.0.roi_adjust.fc.weight', 'units.1.sampling.offsets.fc.weight',
                  'units.1.roi_adjust.fc.weight', 'stem.conv.weight'):
         grad = model.get_parameter(name).grad
         assert grad is not None and grad.abs().sum() > 0, name
@@ -118,7 +118,7 @@ def test_parameter_counts_match_official(official_keys, arch):
     settings = backbone.arch_settings
     time_axis = 2 * settings['num_tokens'] + sum(
         (settings['num_points'] + 2) * unit.embed_dims +
-        settings['num_points'] for unit in backbone.units if unit.sampling)
+        settings['num_points'] for unit in backbone.units if unit.samples)
     assert count(backbone) == image + time_axis
 
 
@@ -212,3 +212,90 @@ def test_recognizer_from_registry_trains():
     optimizer.step()
     assert torch.isfinite(losses['loss_cls'])
     assert not torch.equal(before, recognizer.backbone.initial_rois)
+
+
+def randomise_adaptive_layers(model, seed=0):
+    """Break the zero init of the RoI adjustment, offsets and mixing
+    generator so that every path of the model carries signal."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for unit in model.units:
+            if unit.samples:
+                for weight in (unit.roi_adjust.fc.weight,
+                               unit.sampling.offsets.fc.weight,
+                               unit.sampling.mixing.fc2.weight):
+                    weight.copy_(0.05 * torch.randn(weight.shape,
+                                                    generator=generator))
+    return model
+
+
+def test_with_cp_same_loss_and_gradients():
+    """Gradient checkpointing recomputes each unit application in the
+    backward pass (drop path included) and changes nothing else."""
+    model = randomise_adaptive_layers(micro(drop_path_rate=0.3)).train()
+    clip = torch.randn(2, 3, 4, 32, 32)
+    upstream = torch.randn(2, 8, 64)
+    calls = []
+    model.units[1].sampling.register_forward_hook(
+        lambda *args: calls.append(1))
+    results = {}
+    for with_cp in (False, True):
+        model.with_cp = with_cp
+        model.zero_grad()
+        calls.clear()
+        torch.manual_seed(1)  # the same drop-path masks
+        loss = (model(clip) * upstream).sum()
+        loss.backward()
+        results[with_cp] = (loss.item(), calls.copy(), {
+            name: param.grad.clone()
+            for name, param in model.named_parameters()
+        })
+    assert results[True][0] == pytest.approx(results[False][0], abs=1e-6)
+    assert len(results[False][1]) == 1 and len(results[True][1]) == 2
+    for name, grad in results[False][2].items():
+        assert (results[True][2][name] - grad).abs().max() < 1e-6, name
+    # eval and no-grad forwards are never checkpointed
+    model.eval()
+    with torch.no_grad():
+        calls.clear()
+        model(clip)
+    assert len(calls) == 1
+
+
+def test_frozen_stages():
+    model = micro(frozen_stages=1).train()
+    frozen = ['stem.', 'initial_rois', 'initial_embeddings', 'units.0.']
+    for name, param in model.named_parameters():
+        assert param.requires_grad != name.startswith(tuple(frozen)), name
+    assert not model.stem.training and not model.units[0].training
+    assert model.units[1].training and model.units[2].training
+    model.train()  # a runner's train() keeps the frozen part in eval mode
+    assert not model.units[0].training
+    model(torch.randn(1, 3, 2, 32, 32)).sum().backward()
+    for name, param in model.named_parameters():
+        assert (param.grad is None) == name.startswith(tuple(frozen)), name
+    assert micro(frozen_stages=0).units[0].attn.qkv.weight.requires_grad
+    assert not micro(frozen_stages=3).units[2].mlp.fc2.weight.requires_grad
+    with pytest.raises(ValueError, match='frozen_stages=4'):
+        micro(frozen_stages=4)
+
+
+def test_checkpoints_of_earlier_releases_load(tmp_path):
+    """Keys written before the sampling op owned the offsets and mixing
+    (``units.0.offsets.*``) load into ``units.0.sampling.offsets.*``."""
+    from mmsparseformer.models.checkpoint import load_backbone_checkpoint
+    source = randomise_adaptive_layers(micro())
+    legacy = {
+        key.replace('.sampling.', '.'): value
+        for key, value in source.state_dict().items()
+    }
+    assert 'units.0.offsets.bias' in legacy
+    target = micro()
+    target.load_state_dict(dict(legacy), strict=True)
+    for key, value in source.state_dict().items():
+        assert torch.equal(target.state_dict()[key], value), key
+    path = str(tmp_path / 'legacy.pth')
+    torch.save({'state_dict': {'backbone.' + k: v
+                               for k, v in legacy.items()}}, path)
+    result = load_backbone_checkpoint(micro(), path)
+    assert result['missing'] == [] and result['dropped'] == []

@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from ..apis.recognizer import ClipRecognizer
+from ..ops import MultiImplOp
 
 #: ONNX opset that introduced 5-D (volumetric) GridSample.
 MIN_OPSET = 20
@@ -73,19 +74,17 @@ def check_opset(opset: int) -> None:
 
 @contextlib.contextmanager
 def reference_path(model: nn.Module) -> Iterator[nn.Module]:
-    """Switch VideoSparseFormer modules to their reference path (3D conv,
-    ``grid_sample``) for the export, and back."""
-    switched = []
-    for module in model.modules():
-        if type(module).__name__ == 'VideoSparseFormer' and \
-                getattr(module, 'fast_path', False):
-            module.fast_path = False
-            switched.append(module)
+    """Switch every op with several implementations to its reference (3D
+    convolution, ``grid_sample``) for the export, and back."""
+    switched = [(module, module.impl) for module in model.modules()
+                if isinstance(module, MultiImplOp)]
+    for module, _ in switched:
+        module.impl = 'reference'
     try:
         yield model
     finally:
-        for module in switched:
-            module.fast_path = True
+        for module, impl in switched:
+            module.impl = impl
 
 
 def preprocessor_metadata(recognizer: nn.Module) -> Dict[str, str]:

@@ -1,4 +1,6 @@
-from .backbones import VideoSparseFormer, VideoSparseFormerArchs
+"""VideoSparseFormer and its head, registered in MMAction2's ``MODELS``."""
+from .backbones import VideoSparseFormer
 from .heads import SparseFormerHead
+from .sparseformer_unit import SparseFormerUnit
 
-__all__ = ['VideoSparseFormer', 'VideoSparseFormerArchs', 'SparseFormerHead']
+__all__ = ['SparseFormerHead', 'SparseFormerUnit', 'VideoSparseFormer']

@@ -1,6 +1,6 @@
 """Loading SparseFormer checkpoints of every known layout into this project.
 
-Layouts (DESIGN §3):
+Layouts (docs/model.md, "Checkpoint layouts"):
 
 ``imagenet_release``
     The original ImageNet training code (``token_roi``, ``ln_attn``, ``ffn``,
@@ -24,8 +24,10 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..checkpoint_io import CheckpointError, load_checkpoint_file
-from .geometry import boxes_to_tubes
+from ..checkpoint_io import (CheckpointError, load_checkpoint_file,
+                             unwrap_state_dict)
+from ..ops.geometry import boxes_to_tubes
+from .sparseformer_unit import upgrade_legacy_keys
 
 LAYOUTS = ('imagenet_release', 'official_image', 'official_video',
            'mmsparseformer')
@@ -55,15 +57,15 @@ _UNIT_RENAMES = OrderedDict([
     ('mlp.fc2.', 'mlp.fc2.'),
     ('roi_adjust_module.0.', 'roi_adjust.norm.'),
     ('roi_adjust_module.1.', 'roi_adjust.fc.'),
-    ('roi_offset_module.0.', 'offsets.norm.'),
-    ('roi_offset_module.1.', 'offsets.fc.'),
-    ('roi_offset_bias', 'offsets.bias'),
-    ('adaptive_mixing.parameter_generator.0.', 'mixing.norm.'),
-    ('adaptive_mixing.parameter_generator.1.', 'mixing.fc1.'),
-    ('adaptive_mixing.parameter_generator.2.', 'mixing.fc2.'),
-    ('adaptive_mixing.m_beta', 'mixing.channel_bias'),
-    ('adaptive_mixing.s_beta', 'mixing.point_bias'),
-    ('adaptive_mixing.out_proj.', 'mixing.out_proj.'),
+    ('roi_offset_module.0.', 'sampling.offsets.norm.'),
+    ('roi_offset_module.1.', 'sampling.offsets.fc.'),
+    ('roi_offset_bias', 'sampling.offsets.bias'),
+    ('adaptive_mixing.parameter_generator.0.', 'sampling.mixing.norm.'),
+    ('adaptive_mixing.parameter_generator.1.', 'sampling.mixing.fc1.'),
+    ('adaptive_mixing.parameter_generator.2.', 'sampling.mixing.fc2.'),
+    ('adaptive_mixing.m_beta', 'sampling.mixing.channel_bias'),
+    ('adaptive_mixing.s_beta', 'sampling.mixing.point_bias'),
+    ('adaptive_mixing.out_proj.', 'sampling.mixing.out_proj.'),
 ])
 
 _HEAD_RENAMES = {'norm.': 'norm.', 'proj.': 'fc_cls.'}
@@ -76,25 +78,6 @@ def official_head_key(key: str) -> Optional[str]:
     if prefix in _HEAD_RENAMES and key.count('.') == 1:
         return _HEAD_RENAMES[prefix] + key[len(prefix):]
     return None
-
-
-def unwrap_state_dict(checkpoint: dict, path: str = '') -> Dict[str, Tensor]:
-    """The state dict inside a checkpoint (``model`` / ``state_dict`` / bare)."""
-    if not isinstance(checkpoint, dict):
-        raise CheckpointError(f'{path}: expected a dict checkpoint, got '
-                              f'{type(checkpoint).__name__}')
-    for key in ('state_dict', 'model'):
-        if isinstance(checkpoint.get(key), dict):
-            checkpoint = checkpoint[key]
-            break
-    state = OrderedDict((k, v) for k, v in checkpoint.items()
-                        if isinstance(v, Tensor))
-    if not state:
-        raise CheckpointError(f'{path}: no tensors found in the checkpoint '
-                              f'(top-level keys: {list(checkpoint)[:8]})')
-    if all(k.startswith('module.') for k in state):  # saved from DDP
-        state = OrderedDict((k[len('module.'):], v) for k, v in state.items())
-    return state
 
 
 def detect_layout(state: Dict[str, Tensor], path: str = '') -> str:
@@ -220,15 +203,21 @@ def _rename_layer_key(key: str, layer_names) -> Optional[str]:
 
 def split_own_state(state: Dict[str, Tensor]
                     ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
-    """This project's keys -> (backbone state, head state)."""
+    """This project's keys -> (backbone state, head state); keys of older
+    releases of the project are upgraded."""
     if not any(k.startswith('backbone.') for k in state):
-        return OrderedDict(state), OrderedDict()
-    backbone, head = OrderedDict(), OrderedDict()
-    for key, value in state.items():
-        if key.startswith('backbone.'):
-            backbone[key[len('backbone.'):]] = value
-        elif key.startswith('cls_head.'):
-            head[key[len('cls_head.'):]] = value
+        backbone, head = OrderedDict(state), OrderedDict()
+    else:
+        backbone, head = OrderedDict(), OrderedDict()
+        for key, value in state.items():
+            if key.startswith('backbone.'):
+                backbone[key[len('backbone.'):]] = value
+            elif key.startswith('cls_head.'):
+                head[key[len('cls_head.'):]] = value
+    units = {m.group(0) for m in map(re.compile(r'units\.\d+\.').match,
+                                     backbone) if m}
+    for prefix in units:
+        upgrade_legacy_keys(backbone, prefix)
     return backbone, head
 
 
@@ -349,66 +338,6 @@ def official_state(state: Dict[str, Tensor], path: str = '') -> Tuple[
     if layout == 'imagenet_release':
         state = rename_imagenet_release(state)
     return state, layout
-
-
-def infer_official_arch(state: Dict[str, Tensor],
-                        replicates: Optional[int] = None) -> dict:
-    """The arch dict of an official-layout state dict, from its shapes.
-
-    Focusing repeats (shared weights) and heads are not visible in weights:
-    the v1 values (4 repeats, 64 heads) are assumed. The named arch is used
-    when the shapes match one of the zoo.
-    """
-    from .backbones.video_sparseformer import VideoSparseFormerArchs
-    units = sorted({
-        int(m.group(1))
-        for m in (re.match(r'layers\.(\d+)\.norm1\.weight$', k) for k in state)
-        if m
-    })
-    if not units:
-        raise CheckpointError('no SparseFormer units (layers.N.norm1.weight) '
-                              'in the checkpoint')
-    rois = state['initial_roi.weight']
-    axes = 2 if rois.shape[-1] == 4 else 3
-    sampling = [
-        i for i, layer in enumerate(units)
-        if f'layers.{layer}.roi_offset_bias' in state
-    ]
-    first_sampler = units[sampling[0]] if sampling else None
-    arch = dict(
-        conv_channels=state['feat_extractor.conv1.weight'].shape[0],
-        num_tokens=rois.shape[0],
-        num_points=(state[f'layers.{first_sampler}.roi_offset_bias'].numel()
-                    // axes) if sampling else 0,
-        focus_dims=state[f'layers.{units[0]}.norm1.weight'].numel(),
-        cortex_dims=state[f'layers.{units[-1]}.norm1.weight'].numel(),
-        focus_repeats=4,
-        cortex_depth=len(units) - 1,
-        sampling_units=tuple(sampling),
-        num_heads=64,
-        mlp_ratio=state[f'layers.{units[0]}.mlp.fc1.weight'].shape[0] //
-        state[f'layers.{units[0]}.norm1.weight'].numel())
-    for name, zoo_arch in VideoSparseFormerArchs.zoo.items():
-        candidate = dict(arch)
-        if axes == 3:
-            if replicates is None:
-                if arch['num_tokens'] % zoo_arch['num_tokens']:
-                    continue
-                candidate['num_tokens'] = zoo_arch['num_tokens']
-            else:
-                candidate['num_tokens'] //= replicates
-        zoo = {k: v for k, v in zoo_arch.items() if k != 'drop_path_rate'}
-        if candidate == zoo:
-            return dict(name=name, arch=name,
-                        replicates=arch['num_tokens'] //
-                        candidate['num_tokens'] if axes == 3 else None)
-    if axes == 3:
-        if replicates is None:
-            raise CheckpointError(
-                'a video checkpoint of a custom arch: pass its replicates')
-        arch['num_tokens'] //= replicates
-    return dict(name=None, arch=arch,
-                replicates=replicates if axes == 3 else None)
 
 
 def official_to_checkpoint(state: Dict[str, Tensor], backbone,

@@ -1,180 +1,23 @@
-"""Compiled CPU kernels of the inference fast path, built on first use.
+"""The ops of SparseFormer, each with its implementations (docs/model.md,
+"Units and ops" and "Implementations").
 
-``csrc/`` holds four fused float32 inference kernels,
-registered as ``torch.ops.mmsparseformer.early_conv`` (convolution, pool,
-ReLU, standardisation), ``token_attention`` (many small heads),
-``sample_mix`` (trilinear sampling and adaptive mixing) and
-``linear_gelu`` (the MLP's first layer). They are compiled once per
-machine with the C++ compiler PyTorch's JIT extension builder uses (about
-30 s on 2 cores) and cached under ``TORCH_EXTENSIONS_DIR`` (default
-``~/.cache/torch_extensions``). The library name carries the torch version
-and the CPU capability it was built for, so a cache shared between machines
-or torch versions never loads a mismatched build.
-
-Where they cannot be built (no compiler) the model prints why once (on
-stderr) and keeps
-its pure PyTorch fast path: the outputs are the same. Set
-``MMSPARSEFORMER_CPU_KERNELS=0`` to never build or use them.
-``python -m mmsparseformer.ops`` builds them ahead of time.
+- :mod:`.geometry`: tube geometry as pure float32 functions;
+- :mod:`.early_conv`, :mod:`.attention`, :mod:`.roi_adjust`,
+  :mod:`.sampling` (sampling + adaptive mixing), :mod:`.mlp`: one module per
+  op; those with several implementations choose one per call from the
+  model-wide ``impl`` setting of :mod:`.impl`;
+- :mod:`.kernels`: the compiled CPU kernels (``python -m mmsparseformer.ops``
+  builds them ahead).
 """
-import contextlib
-import glob
-import hashlib
-import os
-import os.path as osp
-import re
-import sys
-import threading
-import time
-from typing import Optional
+from .attention import TokenAttention
+from .early_conv import EarlyConvStem
+from .impl import IMPLS, MultiImplOp, check_impl, set_impl
+from .mlp import TokenMLP
+from .roi_adjust import RoIAdjust
+from .sampling import AdaptiveMixing, SamplingOffsets, SparseSampling
 
-import torch
-
-#: Environment switch: ``0`` disables the compiled kernels.
-ENV_SWITCH = 'MMSPARSEFORMER_CPU_KERNELS'
-CSRC = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc')
-#: One translation unit per kernel, and the registration.
-SOURCES = [
-    osp.join(CSRC, name) for name in ('early_conv.cpp', 'attention.cpp',
-                                      'sample_mix.cpp', 'linear_gelu.cpp',
-                                      'register.cpp')
+__all__ = [
+    'IMPLS', 'AdaptiveMixing', 'EarlyConvStem', 'MultiImplOp', 'RoIAdjust',
+    'SamplingOffsets', 'SparseSampling', 'TokenAttention', 'TokenMLP',
+    'check_impl', 'set_impl'
 ]
-#: Head dimensions the attention kernel is instantiated for.
-ATTENTION_HEAD_DIMS = (1, 2, 4, 6, 8, 12, 16)
-#: The kernels' vector width (``kLanes`` in ``csrc/vec.h``): the mixing
-#: kernel's channels (96 in every arch) and the linear + GELU kernel's output
-#: features must be multiples of it.
-VECTOR_LANES = 16
-
-# The flags ATen builds its kernels of each capability with.
-_CAPABILITY_FLAGS = {
-    'AVX512': ['-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512dq',
-               '-mavx2', '-mfma', '-mf16c'],
-    'AVX2': ['-mavx2', '-mfma', '-mf16c'],
-}
-# Reductions over tokens and channels vectorise only when float sums may be
-# reassociated; infinities stay exact (no -ffinite-math-only).
-_MATH_FLAGS = ['-O3', '-ffp-contract=fast', '-fno-math-errno',
-               '-fno-trapping-math',
-               '-fassociative-math', '-fno-signed-zeros']
-
-_lock = threading.Lock()
-_state = {'tried': False, 'loaded': False, 'error': None, 'suspended': 0}
-
-
-def library_name() -> str:
-    """``mmsparseformer_cpu_<capability>_torch<version>``."""
-    capability = torch.backends.cpu.get_cpu_capability()
-    version = re.sub(r'[^0-9A-Za-z]+', '_', torch.__version__)
-    return f'mmsparseformer_cpu_{capability.lower()}_torch{version}'
-
-
-def source_digest() -> str:
-    """Hash of every file in ``csrc`` (headers included)."""
-    digest = hashlib.sha1()
-    for path in sorted(glob.glob(osp.join(CSRC, '*'))):
-        with open(path, 'rb') as f:
-            digest.update(f.read())
-    return digest.hexdigest()[:16]
-
-
-def compile_flags() -> list:
-    """Compiler flags: optimisation, OpenMP and the CPU's vector ISA.
-
-    The sources' digest rides along as a define: torch's builder versions a
-    build by its sources and flags, and would not see a changed header.
-    """
-    capability = torch.backends.cpu.get_cpu_capability()
-    return (_MATH_FLAGS + ['-fopenmp'] +
-            _CAPABILITY_FLAGS.get(capability, []) +
-            [f'-DMMSPARSEFORMER_SOURCES={source_digest()}'])
-
-
-def _ninja_on_path() -> None:
-    """Put the ``ninja`` wheel's binary on PATH (torch's builder runs it)."""
-    try:
-        import ninja
-    except ImportError:
-        return
-    path = os.environ.get('PATH', '')
-    if ninja.BIN_DIR not in path.split(os.pathsep):
-        os.environ['PATH'] = os.pathsep.join([ninja.BIN_DIR, path])
-
-
-def _notice(message: str) -> None:
-    """One line on stderr: a tool's stdout (JSON, tables) stays clean."""
-    print(f'mmsparseformer: {message}', file=sys.stderr, flush=True)
-
-
-def _is_built(name: str) -> bool:
-    from torch.utils.cpp_extension import get_default_build_root
-    root = os.environ.get('TORCH_EXTENSIONS_DIR') or get_default_build_root()
-    return bool(
-        glob.glob(osp.join(root, name, f'{name}*.so'))
-        or glob.glob(osp.join(root, '*', name, f'{name}*.so')))
-
-
-def _build(verbose: bool) -> None:
-    from torch.utils.cpp_extension import load
-    _ninja_on_path()
-    name = library_name()
-    compiling = not _is_built(name)
-    if compiling:
-        _notice(f'compiling the CPU kernels {name} (once per machine and '
-                'torch version, about 30 s)')
-    start = time.perf_counter()
-    load(name, SOURCES, extra_cflags=compile_flags(),
-         extra_ldflags=['-fopenmp'], is_python_module=False, verbose=verbose)
-    if compiling:
-        _notice(f'compiled in {time.perf_counter() - start:.0f} s')
-
-
-def enabled() -> bool:
-    """False when ``MMSPARSEFORMER_CPU_KERNELS=0``."""
-    return os.environ.get(ENV_SWITCH, '1').strip().lower() not in (
-        '0', 'false', 'off', 'no')
-
-
-def load_cpu_kernels(verbose: bool = False) -> bool:
-    """Build (once) and load the kernels; False where they are unavailable.
-
-    The first failure is printed with its reason on stderr; later calls
-    return False at once.
-    """
-    if not enabled() or _state['suspended']:
-        return False
-    if _state['tried']:
-        return _state['loaded']
-    with _lock:
-        if not _state['tried']:
-            try:
-                _build(verbose)
-                _state['loaded'] = True
-            except Exception as error:  # compiler missing, build failed
-                _state['error'] = f'{type(error).__name__}: {error}'
-                _notice('the CPU kernels could not be built; the pure '
-                        'PyTorch fast path runs instead (same outputs, '
-                        f'slower). Reason: {_state["error"][:2000]}')
-            _state['tried'] = True
-    return _state['loaded']
-
-
-@contextlib.contextmanager
-def suspend_cpu_kernels():
-    """Run the pure PyTorch fast path inside the block (benchmarks)."""
-    _state['suspended'] += 1
-    try:
-        yield
-    finally:
-        _state['suspended'] -= 1
-
-
-def load_error() -> Optional[str]:
-    """Why the last build failed, or None."""
-    return _state['error']
-
-
-__all__ = ['ATTENTION_HEAD_DIMS', 'ENV_SWITCH', 'VECTOR_LANES',
-           'compile_flags', 'enabled',
-           'library_name', 'load_cpu_kernels', 'load_error',
-           'suspend_cpu_kernels']

@@ -1,7 +1,7 @@
 """Build the compiled CPU kernels now: ``python -m mmsparseformer.ops``."""
 import sys
 
-from . import library_name, load_cpu_kernels, load_error
+from .kernels import library_name, load_cpu_kernels, load_error
 
 if __name__ == '__main__':
     if load_cpu_kernels(verbose='-v' in sys.argv[1:]):

@@ -1,18 +1,20 @@
 """VideoSparseFormer's fast path against the direct implementation of the
 spec, measured in one process.
 
-The reference path is what the official library does: a 3D convolution and
-3D max-pool for the early convolution, ``grid_sample`` for the trilinear
-sampling. The fast path (the default of the model) runs the early
-convolution per frame in channels-last 2D and samples by a channels-last
-gather (``mmsparseformer/models/fast_ops.py``); in float32 CPU inference it
-runs the compiled kernels of ``mmsparseformer/ops`` (fused convolution,
-small-head attention, sampling + mixing). All compute the same function;
+The reference path (``impl='reference'``) is what the official library
+does: a 3D convolution and 3D max-pool for the early convolution,
+``grid_sample`` for the trilinear sampling. The fast path (``impl='auto'``,
+the model's default) runs the PyTorch implementations of the ops
+(``impl='pytorch'``: the early convolution per frame in channels-last 2D, a
+channels-last gather for the sampling) and, in float32 CPU inference, the
+compiled kernels of ``mmsparseformer/ops/csrc`` (fused convolution,
+small-head attention, sampling + mixing, linear + GELU). All compute the
+same function;
 this script prints their times, the ratio, the maximum output difference,
 peak memory, and the matmul-rate floor: the model's MACs (every op, as
 ``tools/analysis/get_flops.py`` counts them) divided by the dense matmul
-rate measured in the same run. On CPU, inference is also timed with the
-kernels suspended (the fast path in PyTorch ops alone).
+rate measured in the same run. On CPU, inference is also timed with
+``impl='pytorch'`` (the fast path without the kernels).
 
 Example::
 
@@ -23,7 +25,6 @@ import argparse
 import json
 import sys
 import time
-from contextlib import nullcontext
 from typing import Dict, List, Optional
 
 import torch
@@ -84,8 +85,8 @@ def build_model(args, device) -> Classifier:
     # zero-initialised adaptive layers would leave the geometry static:
     # give them small random weights, as after training
     for unit in backbone.units:
-        if unit.sampling:
-            torch.nn.init.normal_(unit.offsets.fc.weight, std=0.02)
+        if unit.samples:
+            torch.nn.init.normal_(unit.sampling.offsets.fc.weight, std=0.02)
             torch.nn.init.normal_(unit.roi_adjust.fc.weight, std=0.01)
     head = SparseFormerHead(args.num_classes, backbone.embed_dims)
     head.init_weights()
@@ -110,13 +111,13 @@ def matmul_rate(size: int, device, dtype=torch.float32) -> float:
 def model_macs(model: Classifier, shape, device) -> int:
     """MACs of one clip, every op counted (the reference path's ops)."""
     from mmsparseformer.analysis import count_flops
-    fast = model.backbone.fast_path
-    model.backbone.fast_path = False
+    impl = model.backbone.impl
+    model.backbone.impl = 'reference'
     try:
         clip = torch.randn(1, 3, *shape, device=device)
         return count_flops(model, clip).total
     finally:
-        model.backbone.fast_path = fast
+        model.backbone.impl = impl
 
 
 def measure(model, step, args, device, memory) -> dict:
@@ -132,24 +133,21 @@ def measure(model, step, args, device, memory) -> dict:
 
 def run_inference(model, batch, args, device, memory,
                   kernels: bool) -> dict:
-    from mmsparseformer.ops import suspend_cpu_kernels
     clips = torch.randn(batch, 3, *args.shape, device=device)
-    paths = [('reference', False, False), ('fast', True, False)]
+    paths = [('reference', 'reference'), ('fast', 'auto')]
     if kernels:
-        paths.append(('fast_pytorch', True, True))
+        paths.append(('fast_pytorch', 'pytorch'))
     results, outputs = {}, {}
-    for name, fast, suspended in paths:
-        model.backbone.fast_path = fast
+    for name, impl in paths:
+        model.backbone.impl = impl
 
         @torch.no_grad()
         def step():
             with autocast(args, device):
                 outputs[name] = model(clips).float()
 
-        context = suspend_cpu_kernels() if suspended else nullcontext()
-        with context:
-            results[name] = measure(model, step, args, device, memory)
-    model.backbone.fast_path = True
+        results[name] = measure(model, step, args, device, memory)
+    model.backbone.impl = 'auto'
     results['max_diff'] = max(
         (outputs[name] - outputs['reference']).abs().max().item()
         for name in outputs if name != 'reference')
@@ -161,8 +159,8 @@ def run_training(model, batch, args, device, memory) -> dict:
     labels = torch.randint(args.num_classes, (batch, ), device=device)
     model.train()
     results, grads = {}, {}
-    for name, fast in (('reference', False), ('fast', True)):
-        model.backbone.fast_path = fast
+    for name, impl in (('reference', 'reference'), ('fast', 'auto')):
+        model.backbone.impl = impl
 
         def step():
             model.zero_grad(set_to_none=True)
@@ -209,7 +207,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     import mmsparseformer  # noqa: F401
     from mmsparseformer.analysis.benchmark import PeakMemory, warm_up_runtime
-    from mmsparseformer.ops import library_name, load_cpu_kernels, load_error
+    from mmsparseformer.ops.kernels import (library_name, load_cpu_kernels,
+                                            load_error)
     device = torch.device(args.device)
     kernels = device.type == 'cpu' and args.amp is None and \
         load_cpu_kernels()

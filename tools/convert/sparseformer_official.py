@@ -18,6 +18,9 @@ import sys
 
 import torch
 
+from mmsparseformer.checkpoint_io import CheckpointError
+from mmsparseformer.models.conversion import convert_official_checkpoint
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -38,34 +41,20 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import mmsparseformer  # noqa: F401  (compat fixes, registries)
-    from mmsparseformer.checkpoint_io import (CheckpointError,
-                                              load_checkpoint_file)
-    from mmsparseformer.models import VideoSparseFormer
-    from mmsparseformer.models.checkpoint import (infer_official_arch,
-                                                  official_state,
-                                                  official_to_checkpoint,
-                                                  unwrap_state_dict)
     try:
-        state = unwrap_state_dict(load_checkpoint_file(args.src), args.src)
-        state, layout = official_state(state, args.src)
-        found = infer_official_arch(state, args.replicates)
-        arch = args.arch or found['arch']
-        if args.arch and found['name'] and args.arch != found['name']:
-            raise CheckpointError(
-                f'{args.src} holds a SparseFormer-{found["name"]}, not '
-                f'--arch {args.arch}')
-        replicates = args.replicates or found['replicates'] or 8
-        backbone = VideoSparseFormer(arch=arch, replicates=replicates)
-        checkpoint = official_to_checkpoint(state, backbone, args.src)
+        converted = convert_official_checkpoint(args.src, args.arch,
+                                                args.replicates)
     except (CheckpointError, KeyError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
+    checkpoint = converted['checkpoint']
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     torch.save(checkpoint, args.dst)
+    arch = converted['arch']
     name = arch if isinstance(arch, str) else 'custom'
-    print(f'{args.src} ({layout} layout) -> {args.dst}: VideoSparseFormer '
-          f'arch={name}, replicates={replicates}, '
+    print(f'{args.src} ({converted["layout"]} layout) -> {args.dst}: '
+          f'VideoSparseFormer arch={name}, '
+          f'replicates={converted["replicates"]}, '
           f'{len(checkpoint["state_dict"])} tensors')
     return 0
 

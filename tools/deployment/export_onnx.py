@@ -94,7 +94,7 @@ def benchmark(recognizer, path, shape, iters, threads):
             model(clips)
 
     results = {'pytorch': time_per_run(run_torch, iters)}
-    if getattr(recognizer.backbone, 'fast_path', False):
+    if getattr(recognizer.backbone, 'impl', 'reference') != 'reference':
         with reference_path(model):
             results['pytorch, reference path'] = time_per_run(
                 run_torch, iters)

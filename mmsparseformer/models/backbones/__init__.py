@@ -1,4 +1,3 @@
-from .video_sparseformer import (VideoSparseFormer, VideoSparseFormerArchs,
-                                 resolve_arch)
+from .video_sparseformer import ARCH_FIELDS, VideoSparseFormer
 
-__all__ = ['VideoSparseFormer', 'VideoSparseFormerArchs', 'resolve_arch']
+__all__ = ['ARCH_FIELDS', 'VideoSparseFormer']

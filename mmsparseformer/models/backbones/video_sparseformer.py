@@ -7,7 +7,7 @@ time spans (replicate-major order).
 """
 import copy
 import math
-from typing import Dict, List, Optional, Union
+from typing import List, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -17,8 +17,11 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
 from mmaction.registry import MODELS
-from ..geometry import boxes_to_tubes
-from ..layers import EarlyConvStem, SparseFormerUnit
+from ...checkpoint_io import pretrained_checkpoint
+from ...ops import EarlyConvStem, check_impl, set_impl
+from ...ops.geometry import boxes_to_tubes
+from ..checkpoint import load_backbone_checkpoint
+from ..sparseformer_unit import V1_OPS, V1_SAMPLING_OPS, SparseFormerUnit
 
 #: Fields every arch dict must carry.
 ARCH_FIELDS = ('conv_channels', 'num_tokens', 'num_points', 'focus_dims',
@@ -42,37 +45,6 @@ def _v1_arch(num_tokens: int, focus_dims: int, cortex_dims: int,
         drop_path_rate=drop_path_rate)
 
 
-class VideoSparseFormerArchs:
-    """Named archs of SparseFormer v1 (DESIGN §2)."""
-    zoo: Dict[str, dict] = {
-        'tiny': _v1_arch(49, 256, 512, 8, 0.2),
-        'small': _v1_arch(64, 320, 640, 8, 0.3),
-        'base': _v1_arch(81, 384, 768, 10, 0.4),
-    }
-
-
-def resolve_arch(arch: Union[str, dict]) -> dict:
-    """A full arch dict from a name or a user dict (checked for fields)."""
-    if isinstance(arch, str):
-        if arch not in VideoSparseFormerArchs.zoo:
-            raise KeyError(f'Unknown VideoSparseFormer arch {arch!r}; '
-                           f'choose from {sorted(VideoSparseFormerArchs.zoo)}'
-                           ' or pass a dict')
-        return copy.deepcopy(VideoSparseFormerArchs.zoo[arch])
-    if not isinstance(arch, dict):
-        raise TypeError(f'arch must be a str or a dict, not {type(arch)}')
-    missing = [field for field in ARCH_FIELDS if field not in arch]
-    if missing:
-        raise KeyError(f'VideoSparseFormer arch dict is missing {missing}; '
-                       f'an arch dict needs all of {list(ARCH_FIELDS)}')
-    unknown = set(arch) - set(ARCH_FIELDS) - {'drop_path_rate'}
-    if unknown:
-        raise KeyError(f'Unknown fields {sorted(unknown)} in the '
-                       f'VideoSparseFormer arch dict; known fields are '
-                       f'{list(ARCH_FIELDS) + ["drop_path_rate"]}')
-    return dict(dict(drop_path_rate=0.), **arch)
-
-
 def grid_initial_rois(num_tokens: int, replicates: int) -> Tensor:
     """Initial tubes: a ``k x k`` grid of half-size boxes, ``replicates``
     consecutive time spans, replicate-major. Tokens beyond ``k * k`` (when
@@ -92,40 +64,55 @@ class VideoSparseFormer(BaseModule):
     """VideoSparseFormer backbone.
 
     Args:
-        arch (str | dict): ``'tiny'``, ``'small'``, ``'base'`` or a dict with
-            every field of :data:`ARCH_FIELDS` (``drop_path_rate`` optional).
+        arch (str | dict): A name of :attr:`arch_zoo` (``'tiny'``,
+            ``'small'``, ``'base'``) or a dict with every field of
+            :data:`ARCH_FIELDS` (``drop_path_rate`` optional).
         replicates (int): Token inflation ``R``: tubes per image token.
             Defaults to 8.
         drop_path_rate (float, optional): Stochastic depth, rising linearly
             over all unit applications. Defaults to the arch's value.
+        impl (str): Implementation of the ops, for the whole model
+            (docs/model.md, "Implementations"): ``'auto'`` (compiled CPU
+            kernels in float32 CPU inference, else ``'pytorch'``),
+            ``'kernels'``, ``'pytorch'`` or ``'reference'`` (the direct
+            implementation of the definition: 3D convolution and max-pool,
+            ``grid_sample``). Same outputs. Defaults to ``'auto'``.
+        with_cp (bool): Gradient checkpointing: each unit application is
+            recomputed in the backward pass instead of keeping its
+            activations. Defaults to False.
+        frozen_stages (int): ``-1`` trains everything; ``0`` freezes the
+            early convolution and the initial tokens (embeddings and tubes);
+            ``k > 0`` also the first ``k`` units. Frozen parts get no
+            gradients and stay in eval mode. Defaults to -1.
         pretrained (str, optional): A checkpoint to load: an official
             SparseFormer file (image or video, either release layout) or one
             of this project's. Image checkpoints are inflated.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)``
             does the same as ``pretrained``.
-        fast_path (bool): Use the fast early convolution and sampler of
-            :mod:`mmsparseformer.models.fast_ops` (same outputs). ``False``
-            runs the direct implementation of the spec (3D convolution and
-            max-pool, ``grid_sample``), the reference of the speed
-            benchmark. Defaults to True.
 
     Input ``(B, 3, T, H, W)`` with ``H`` and ``W`` divisible by 4; output the
     tokens ``(B, N0 * replicates, D)``.
     """
+    #: Named archs: SparseFormer v1 (docs/model.md, "Units and ops").
+    arch_zoo = {
+        'tiny': _v1_arch(49, 256, 512, 8, 0.2),
+        'small': _v1_arch(64, 320, 640, 8, 0.3),
+        'base': _v1_arch(81, 384, 768, 10, 0.4),
+    }
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
                  replicates: int = 8,
                  drop_path_rate: Optional[float] = None,
+                 impl: str = 'auto',
+                 with_cp: bool = False,
+                 frozen_stages: int = -1,
                  pretrained: Optional[str] = None,
-                 init_cfg: Optional[dict] = None,
-                 fast_path: bool = True) -> None:
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.arch_settings = resolve_arch(arch)
+        self.arch_settings = self.resolve_arch(arch)
         self.arch_name = arch if isinstance(arch, str) else None
         settings = self.arch_settings
-        if drop_path_rate is None:
-            drop_path_rate = settings['drop_path_rate']
         if replicates < 1:
             raise ValueError(f'replicates must be >= 1, got {replicates}')
         self.replicates = replicates
@@ -133,63 +120,142 @@ class VideoSparseFormer(BaseModule):
         self.num_tokens = settings['num_tokens'] * replicates
         self.focus_dims = settings['focus_dims']
         self.embed_dims = settings['cortex_dims']
+        self._impl = check_impl(impl)
 
-        widths = [settings['focus_dims']] + \
-            [settings['cortex_dims']] * settings['cortex_depth']
-        repeats = [settings['focus_repeats']] + [1] * settings['cortex_depth']
-        sampling_units = set(settings['sampling_units'])
-        bad = sampling_units - set(range(len(widths)))
-        if bad:
-            raise ValueError(f'sampling_units {sorted(bad)} do not exist: the '
-                             f'arch has {len(widths)} units')
-        rates = torch.linspace(0, drop_path_rate, sum(repeats)).tolist()
-
-        self.stem = EarlyConvStem(settings['conv_channels'], fast_path)
+        self.stem = EarlyConvStem(settings['conv_channels'], impl)
         self.initial_rois = nn.Parameter(
             grid_initial_rois(settings['num_tokens'], replicates))
         self.initial_embeddings = nn.Parameter(
             torch.zeros(self.num_tokens, settings['focus_dims']))
-        self.units = nn.ModuleList()
-        for index, (width, repeat) in enumerate(zip(widths, repeats)):
-            self.units.append(
+        self.units = self.build_units(
+            settings, settings['drop_path_rate']
+            if drop_path_rate is None else drop_path_rate, with_cp, impl)
+        if not -1 <= frozen_stages <= len(self.units):
+            raise ValueError(f'frozen_stages={frozen_stages}: -1 (none), 0 '
+                             '(the early convolution and initial tokens) '
+                             f'up to {len(self.units)} (every unit)')
+        self.frozen_stages = frozen_stages
+        self._freeze_stages()
+
+    @classmethod
+    def resolve_arch(cls, arch: Union[str, dict]) -> dict:
+        """A full arch dict from a name or a user dict (checked)."""
+        if isinstance(arch, str):
+            if arch not in cls.arch_zoo:
+                raise KeyError(f'Unknown VideoSparseFormer arch {arch!r}; '
+                               f'choose from {sorted(cls.arch_zoo)} or pass '
+                               'a dict')
+            return copy.deepcopy(cls.arch_zoo[arch])
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or a dict, not {type(arch)}')
+        missing = [field for field in ARCH_FIELDS if field not in arch]
+        if missing:
+            raise KeyError(f'VideoSparseFormer arch dict is missing '
+                           f'{missing}; an arch dict needs all of '
+                           f'{list(ARCH_FIELDS)}')
+        unknown = set(arch) - set(ARCH_FIELDS) - {'drop_path_rate'}
+        if unknown:
+            raise KeyError(f'Unknown fields {sorted(unknown)} in the '
+                           f'VideoSparseFormer arch dict; known fields are '
+                           f'{list(ARCH_FIELDS) + ["drop_path_rate"]}')
+        return dict(dict(drop_path_rate=0.), **arch)
+
+    @staticmethod
+    def unit_layout(settings: dict) -> List[dict]:
+        """Width, repeats and ops of every unit of an arch."""
+        depth = settings['cortex_depth'] + 1
+        sampling_units = set(settings['sampling_units'])
+        bad = sampling_units - set(range(depth))
+        if bad:
+            raise ValueError(f'sampling_units {sorted(bad)} do not exist: the '
+                             f'arch has {depth} units')
+        return [
+            dict(width=settings['focus_dims'] if index == 0 else
+                 settings['cortex_dims'],
+                 repeats=settings['focus_repeats'] if index == 0 else 1,
+                 ops=V1_SAMPLING_OPS if index in sampling_units else V1_OPS)
+            for index in range(depth)
+        ]
+
+    @classmethod
+    def build_units(cls, settings: dict, drop_path_rate: float,
+                    with_cp: bool, impl: str) -> nn.ModuleList:
+        """The units of an arch, drop-path rates rising linearly over all
+        unit applications."""
+        layout = cls.unit_layout(settings)
+        rates = torch.linspace(0, drop_path_rate,
+                               sum(u['repeats'] for u in layout)).tolist()
+        units = nn.ModuleList()
+        for index, unit in enumerate(layout):
+            units.append(
                 SparseFormerUnit(
-                    embed_dims=width,
+                    embed_dims=unit['width'],
+                    ops=unit['ops'],
+                    drop_path_rates=rates[:unit['repeats']],
                     num_heads=settings['num_heads'],
                     mlp_ratio=settings['mlp_ratio'],
-                    drop_path_rates=rates[:repeat],
-                    sampling=index in sampling_units,
                     feat_channels=settings['conv_channels'],
                     num_points=settings['num_points'],
-                    in_dims=widths[index - 1] if index else None,
-                    fast_path=fast_path))
-            rates = rates[repeat:]
+                    in_dims=layout[index - 1]['width'] if index else None,
+                    with_cp=with_cp,
+                    impl=impl))
+            rates = rates[unit['repeats']:]
+        return units
 
     @property
-    def fast_path(self) -> bool:
-        return self.stem.fast_path
+    def impl(self) -> str:
+        """The implementation setting of every op (docs/model.md,
+        "Implementations"); assigning it switches them all."""
+        return self._impl
 
-    @fast_path.setter
-    def fast_path(self, enabled: bool) -> None:
-        """Switch every module between the fast and the reference path."""
-        for module in self.modules():
-            if hasattr(module, 'fast_path') and module is not self:
-                module.fast_path = enabled
+    @impl.setter
+    def impl(self, impl: str) -> None:
+        set_impl(self, impl)
+        self._impl = impl
+
+    @property
+    def with_cp(self) -> bool:
+        return all(unit.with_cp for unit in self.units)
+
+    @with_cp.setter
+    def with_cp(self, enabled: bool) -> None:
+        for unit in self.units:
+            unit.with_cp = enabled
+
+    # ------------------------------------------------------------ freezing
+    def frozen_modules(self) -> List[nn.Module]:
+        """The early convolution and the first ``frozen_stages`` units."""
+        if self.frozen_stages < 0:
+            return []
+        return [self.stem] + list(self.units[:self.frozen_stages])
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        self.initial_rois.requires_grad_(False)
+        self.initial_embeddings.requires_grad_(False)
+        for module in self.frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> 'VideoSparseFormer':
+        """Set the mode; frozen parts stay in eval mode (no drop path)."""
+        super().train(mode)
+        self._freeze_stages()
+        return self
 
     # ------------------------------------------------------------------ init
     def init_weights(self) -> None:
         """Fresh SparseFormer init, or load ``pretrained`` / ``init_cfg``."""
-        checkpoint = self.pretrained
-        if checkpoint is None and isinstance(self.init_cfg, dict) and \
-                self.init_cfg.get('type') == 'Pretrained':
-            checkpoint = self.init_cfg['checkpoint']
+        checkpoint = pretrained_checkpoint(self.pretrained, self.init_cfg)
         if checkpoint is not None:
-            from ..checkpoint import load_backbone_checkpoint
             load_backbone_checkpoint(self, checkpoint,
                                      MMLogger.get_current_instance())
-            self._is_init = True
-            return
-        self.reset_parameters()
+        else:
+            self.reset_parameters()
         self._is_init = True
+        self._freeze_stages()
 
     @torch.no_grad()
     def reset_parameters(self) -> None:

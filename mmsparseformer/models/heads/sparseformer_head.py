@@ -8,7 +8,8 @@ from torch import Tensor
 
 from mmaction.models.heads import BaseHead
 from mmaction.registry import MODELS
-from ..layers import LN_EPS
+from ...checkpoint_io import pretrained_checkpoint
+from ..checkpoint import load_head_checkpoint
 
 
 @MODELS.register_module()
@@ -40,7 +41,7 @@ class SparseFormerHead(BaseHead):
         super().__init__(num_classes, in_channels, init_cfg=init_cfg,
                          **kwargs)
         self.init_std = init_std
-        self.norm = nn.LayerNorm(in_channels, eps=LN_EPS)
+        self.norm = nn.LayerNorm(in_channels, eps=1e-6)
         self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio else None
         self.fc_cls = nn.Linear(in_channels, num_classes)
 
@@ -49,10 +50,9 @@ class SparseFormerHead(BaseHead):
         nn.init.zeros_(self.norm.bias)
         trunc_normal_(self.fc_cls.weight, std=self.init_std)
         nn.init.zeros_(self.fc_cls.bias)
-        if isinstance(self.init_cfg, dict) and \
-                self.init_cfg.get('type') == 'Pretrained':
-            from ..checkpoint import load_head_checkpoint
-            load_head_checkpoint(self, self.init_cfg['checkpoint'],
+        checkpoint = pretrained_checkpoint(None, self.init_cfg)
+        if checkpoint is not None:
+            load_head_checkpoint(self, checkpoint,
                                  MMLogger.get_current_instance())
         self._is_init = True
 

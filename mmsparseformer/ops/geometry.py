@@ -4,7 +4,8 @@ A token's region of interest is a *tube* ``(x1, y1, t1, x2, y2, t2)`` in
 coordinates normalised to ``[0, 1]`` (``x`` along the width, ``y`` along the
 height, ``t`` along time). All functions here compute in float32, also under
 ``torch.autocast``, so that mixed-precision training keeps exact geometry.
-These are the reference definitions; faster paths are tested against them.
+These are the reference definitions (docs/model.md, "Tube geometry");
+faster paths are tested against them.
 """
 import functools
 from typing import Callable, Tuple
@@ -112,27 +113,46 @@ def sampling_points(rois: Tensor, offsets: Tensor) -> Tensor:
     return center.unsqueeze(-2) + offsets * size.unsqueeze(-2)
 
 
+#: Padding modes of the sampler: zero outside the volume (v1), or the
+#: value at the nearest border (the bootstrapped SparseFormers).
+PADDINGS = ('zeros', 'border')
+
+
 @float32_geometry
-def sample_trilinear(features: Tensor, points: Tensor) -> Tensor:
+def sample_trilinear(features: Tensor, points: Tensor,
+                     padding: str = 'zeros') -> Tensor:
     """Sample a feature volume at normalised points by trilinear interpolation.
 
-    Semantics of ``F.grid_sample`` with ``align_corners=False`` and zeros
-    outside the volume: point ``(x, y, t)`` reads the volume at the
-    continuous index ``(t * T - 0.5, y * H - 0.5, x * W - 0.5)``.
+    Semantics of ``F.grid_sample`` with ``align_corners=False``: point
+    ``(x, y, t)`` reads the volume at the continuous index
+    ``(t * T - 0.5, y * H - 0.5, x * W - 0.5)``; outside the volume the
+    value is zero (``padding='zeros'``) or the border's (``'border'``).
 
     Args:
         features (Tensor): ``(B, C, T, H, W)`` feature volume.
         points (Tensor): ``(B, N, P, 3)`` points ``(x, y, t)`` in ``[0, 1]``.
+        padding (str): One of :data:`PADDINGS`.
 
     Returns:
         Tensor: ``(B, N, P, C)`` sampled features.
     """
+    if padding not in PADDINGS:
+        raise ValueError(f'padding={padding!r}: choose from {list(PADDINGS)}')
     batch, num_tokens, num_points, _ = points.shape
     grid = (points * 2 - 1).view(batch, num_tokens, num_points, 1, NUM_AXES)
     sampled = F.grid_sample(
         features,
         grid,
         mode='bilinear',  # trilinear for a 5-D input
-        padding_mode='zeros',
+        padding_mode=padding,
         align_corners=False)  # (B, C, N, P, 1)
     return sampled.squeeze(-1).permute(0, 2, 3, 1)
+
+
+def clamp_to_border(points: Tensor, frames: int, height: int,
+                    width: int) -> Tensor:
+    """Points moved onto the centres of the border voxels where they lie
+    beyond them: zero-padded sampling at the result is ``'border'``-padded
+    sampling at ``points`` (values and gradients)."""
+    sizes = points.new_tensor([width, height, frames])
+    return torch.minimum(torch.maximum(points, 0.5 / sizes), 1 - 0.5 / sizes)
