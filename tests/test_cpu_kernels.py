@@ -187,12 +187,12 @@ def test_sample_mix_kernel_rejects_bad_input(kernels):
     with pytest.raises(RuntimeError, match='generator weight'):
         kernels.sample_mix(feats, points, hidden, mixing.fc2.weight[:-1],
                            mixing.fc2.bias, mixing.channel_bias,
-                           mixing.point_bias)
+                           mixing.point_bias, True)
     with pytest.raises(RuntimeError, match='multiple of 16'):
         kernels.sample_mix(
             torch.randn(1, 8, 2, 8, 8), points, hidden,
             torch.randn(8 * 8 + 32 * 12, 16), torch.randn(8 * 8 + 32 * 12),
-            torch.randn(8), torch.randn(32))
+            torch.randn(8), torch.randn(32), True)
 
 
 @pytest.mark.parametrize('shape', [(1, 7, 24), (2, 392, 64), (5, 33)])

@@ -20,11 +20,13 @@ def assert_close(actual, expected, name):
     assert diff < TOL, f'{name}: max diff {diff:.3g}'
 
 
-def test_image_model(official_reference):
+@pytest.mark.parametrize('impl', ['reference', 'auto'])
+def test_image_model(official_reference, impl):
     """The video model with R=1 on a 1-frame clip is the image model."""
     ref = official_reference['image']
     backbone, head = build_reference_model(official_reference,
                                            ref['state_dict'], replicates=1)
+    backbone.impl = impl
     trace, logits = run(backbone, head, ref['input'].unsqueeze(2))
     assert_close(trace['tokens'], ref['tokens'], 'tokens')
     assert_close(trace['rois'][..., IMAGE_AXES], ref['final_rois'], 'rois')
@@ -39,11 +41,13 @@ def test_image_model(official_reference):
 
 
 @pytest.mark.parametrize('case', ['inflated', 'video'])
-def test_video_model(official_reference, case):
+@pytest.mark.parametrize('impl', ['reference', 'auto'])
+def test_video_model(official_reference, case, impl):
     ref = official_reference[case]
     backbone, head = build_reference_model(
         official_reference, ref['state_dict'],
         official_reference['inflated']['replicates'])
+    backbone.impl = impl
     trace, logits = run(backbone, head, ref['input'])
     assert_close(trace['tokens'], ref['tokens'], 'tokens')
     assert_close(trace['rois'], ref['final_rois'], 'rois')

@@ -56,7 +56,6 @@ _UNIT_RENAMES = OrderedDict([
     ('mlp.fc1.', 'mlp.fc1.'),
     ('mlp.fc2.', 'mlp.fc2.'),
     ('roi_adjust_module.0.', 'roi_adjust.norm.'),
-    ('roi_adjust_module.1.', 'roi_adjust.fc.'),
     ('roi_offset_module.0.', 'sampling.offsets.norm.'),
     ('roi_offset_module.1.', 'sampling.offsets.fc.'),
     ('roi_offset_bias', 'sampling.offsets.bias'),
@@ -66,18 +65,47 @@ _UNIT_RENAMES = OrderedDict([
     ('adaptive_mixing.m_beta', 'sampling.mixing.channel_bias'),
     ('adaptive_mixing.s_beta', 'sampling.mixing.point_bias'),
     ('adaptive_mixing.out_proj.', 'sampling.mixing.out_proj.'),
+    ('stage_embedding.weight', 'stage_embeddings'),
+    ('pe_transition.0.', 'pe_inject.norm.'),
+    ('pe_transition.1.', 'pe_inject.fc.'),
 ])
+# The RoI adjustment: LN -> Linear (v1), LN -> Linear -> GELU -> Linear
+# (bootstrapped).
+_ROI_ADJUST_RENAMES = {
+    False: {'roi_adjust_module.1.': 'roi_adjust.fc.'},
+    True: {'roi_adjust_module.1.': 'roi_adjust.hidden.0.',
+           'roi_adjust_module.3.': 'roi_adjust.fc.'},
+}
+# Backbone keys outside the units.
+_TOP_RENAMES = {
+    'feat_extractor.conv1.bias': 'stem.conv.bias',
+    'initial_roi.weight': 'initial_rois',
+    'initial_embedding.weight': 'initial_embeddings',
+    'cls_embedding.weight': 'cls_token',
+}
+#: Parameters of this project that official checkpoints lack and that start
+#: at zero when one is loaded: the temporal term of the tube position
+#: encoding (docs/model.md, "Tube position encoding").
+ZERO_AT_INFLATION = ('pe_inject.time_fc.weight', )
 
-_HEAD_RENAMES = {'norm.': 'norm.', 'proj.': 'fc_cls.'}
+
+def has_clip_projection(state: Dict[str, Tensor]) -> bool:
+    """Whether an official state dict ends in a CLIP projection (``proj``
+    without a bias) rather than a classifier."""
+    return 'proj.weight' in state and 'proj.bias' not in state
 
 
-def official_head_key(key: str) -> Optional[str]:
+def official_head_key(key: str, clip_projection: bool = False
+                      ) -> Optional[str]:
     """An official head key (``norm.*``, ``proj.*``) -> SparseFormerHead's
-    (``norm.*``, ``fc_cls.*``); ``None`` for any other key."""
+    (``norm.*``; ``fc_cls.*`` for a classifier, ``proj.*`` for a CLIP
+    projection); ``None`` for any other key."""
     prefix = key.split('.')[0] + '.'
-    if prefix in _HEAD_RENAMES and key.count('.') == 1:
-        return _HEAD_RENAMES[prefix] + key[len(prefix):]
-    return None
+    if key.count('.') != 1 or prefix not in ('norm.', 'proj.'):
+        return None
+    if prefix == 'proj.' and not clip_projection:
+        return 'fc_cls.' + key[len(prefix):]
+    return key
 
 
 def detect_layout(state: Dict[str, Tensor], path: str = '') -> str:
@@ -136,27 +164,33 @@ def inflate_image_state(state: Dict[str, Tensor],
             value = value.unsqueeze(2)
         elif key == 'initial_roi.weight':
             value = boxes_to_tubes(value, replicates)
-        elif key == 'initial_embedding.weight':
-            value = value.repeat(replicates, 1)
+        elif key == 'initial_embedding.weight' and len(value) > 1:
+            value = value.repeat(replicates, 1)  # one embedding per token
         elif key.endswith('roi_offset_module.1.weight') or \
                 key.endswith('roi_offset_bias'):
             value = insert_time_axis(value, value.shape[0] // 2)
-        elif key.endswith('roi_adjust_module.1.weight'):
+        elif re.search(r'roi_adjust_module\.\d+\.weight$', key) and \
+                len(value) == 4:  # the last layer: (dx, dy, dw, dh)
             value = insert_time_axis(value, 2)
         video[key] = value
     return video
 
 
-def official_layer_names(units) -> List[Tuple[str, str]]:
-    """``(official prefix, own prefix)`` of every unit and transition."""
+def official_layer_names(units) -> List[Tuple[str, str, dict]]:
+    """``(official prefix, own prefix, sub-key renames)`` of every unit and
+    transition."""
     names = []
     index = 0
     for i, unit in enumerate(units):
         if unit.transition is not None:
-            names.append((f'layers.{index}.0.', f'units.{i}.transition.0.'))
-            names.append((f'layers.{index}.1.', f'units.{i}.transition.1.'))
+            for layer in range(len(unit.transition)):
+                names.append((f'layers.{index}.{layer}.',
+                              f'units.{i}.transition.{layer}.', {'': ''}))
             index += 1
-        names.append((f'layers.{index}.', f'units.{i}.'))
+        roi_adjust = getattr(unit, 'roi_adjust', None)
+        renames = dict(_UNIT_RENAMES, **_ROI_ADJUST_RENAMES[
+            roi_adjust is not None and roi_adjust.hidden is not None])
+        names.append((f'layers.{index}.', f'units.{i}.', renames))
         index += 1
     return names
 
@@ -167,17 +201,14 @@ def official_video_to_own(state: Dict[str, Tensor], units
     """Official video layout -> (backbone state, head state, unknown keys)."""
     backbone, head, unknown = OrderedDict(), OrderedDict(), []
     layer_names = official_layer_names(units)
+    clip_projection = has_clip_projection(state)
     for key, value in state.items():
         if key == 'feat_extractor.conv1.weight':
             backbone['stem.conv.weight'] = value.squeeze(2)
-        elif key == 'feat_extractor.conv1.bias':
-            backbone['stem.conv.bias'] = value
-        elif key == 'initial_roi.weight':
-            backbone['initial_rois'] = value
-        elif key == 'initial_embedding.weight':
-            backbone['initial_embeddings'] = value
-        elif official_head_key(key) is not None:
-            head[official_head_key(key)] = value
+        elif key in _TOP_RENAMES:
+            backbone[_TOP_RENAMES[key]] = value
+        elif official_head_key(key, clip_projection) is not None:
+            head[official_head_key(key, clip_projection)] = value
         else:
             own = _rename_layer_key(key, layer_names)
             if own is None:
@@ -188,17 +219,22 @@ def official_video_to_own(state: Dict[str, Tensor], units
 
 
 def _rename_layer_key(key: str, layer_names) -> Optional[str]:
-    for official, own in layer_names:
+    for official, own, renames in layer_names:
         if not key.startswith(official):
             continue
         rest = key[len(official):]
-        if own.endswith('transition.0.') or own.endswith('transition.1.'):
-            return own + rest
-        for old, new in _UNIT_RENAMES.items():
+        for old, new in renames.items():
             if rest.startswith(old):
                 return own + new + rest[len(old):]
         return None
     return None
+
+
+def zeros_at_inflation(backbone) -> Dict[str, Tensor]:
+    """Zero tensors of :data:`ZERO_AT_INFLATION` for ``backbone``."""
+    return OrderedDict((key, torch.zeros_like(value))
+                       for key, value in backbone.state_dict().items()
+                       if key.endswith(ZERO_AT_INFLATION))
 
 
 def split_own_state(state: Dict[str, Tensor]
@@ -238,10 +274,38 @@ def convert_state_dict(state: Dict[str, Tensor], backbone,
             state = rename_imagenet_release(state)
         if layout in ('imagenet_release', 'official_image'):
             state = inflate_image_state(state, backbone.replicates)
+        check_family(state, backbone, path)
         own_backbone, head, unknown = official_video_to_own(
             state, backbone.units)
+        for key, value in zeros_at_inflation(backbone).items():
+            own_backbone.setdefault(key, value)
     return dict(backbone=own_backbone, head=head, layout=layout,
                 unknown=unknown)
+
+
+def check_family(state: Dict[str, Tensor], backbone, path: str) -> None:
+    """An official checkpoint of another family than ``backbone``'s arch
+    (v1 / bootstrapped, CLIP / AugReg) is an error that names both: their
+    weights can have the same shapes (the CLIP and AugReg backbones differ
+    only in the MLP activation)."""
+    settings = backbone.arch_settings
+    bootstrapped = 'cls_embedding.weight' in state
+    if bootstrapped != (settings['style'] == 'btsp'):
+        kind = 'a bootstrapped' if bootstrapped else 'a v1'
+        raise CheckpointError(
+            f'{path}: {kind} SparseFormer checkpoint (cls_embedding.weight '
+            f"{'present' if bootstrapped else 'absent'}) does not fit "
+            f'{backbone_description(backbone)}')
+    if bootstrapped and 'proj.weight' in state and \
+            has_clip_projection(state) != settings['quick_gelu']:
+        clip = has_clip_projection(state)
+        raise CheckpointError(
+            f'{path}: a {"CLIP" if clip else "AugReg"}-bootstrapped '
+            f'SparseFormer checkpoint (proj.weight '
+            f'{tuple(state["proj.weight"].shape)}, '
+            f'{"no " if clip else ""}proj.bias) does not fit '
+            f'{backbone_description(backbone)}: use a '
+            f'btsp-{"clip" if clip else "augreg"}-* arch')
 
 
 def check_shapes(module, state: Dict[str, Tensor], path: str,
@@ -295,7 +359,8 @@ def load_backbone_checkpoint(backbone, path: str, logger=None) -> dict:
 
 
 def load_head_checkpoint(head, path: str, logger=None) -> dict:
-    """Load ``norm`` and, when the class count matches, ``fc_cls``."""
+    """Load ``norm``, a CLIP projection ``proj`` (when the head has one)
+    and, when the class count matches, ``fc_cls``."""
     state = unwrap_state_dict(load_checkpoint_file(path), path)
     layout = detect_layout(state, path)
     if layout == 'mmsparseformer':
@@ -303,10 +368,12 @@ def load_head_checkpoint(head, path: str, logger=None) -> dict:
     else:
         if layout == 'imagenet_release':
             state = rename_imagenet_release(state)
-        weights = OrderedDict()
-        for key, value in state.items():
-            if official_head_key(key) is not None:
-                weights[official_head_key(key)] = value
+        clip = has_clip_projection(state)
+        weights = OrderedDict(
+            (official_head_key(key, clip), value)
+            for key, value in state.items()
+            if official_head_key(key, clip) is not None)
+    check_projection(head, weights, path)
     dropped = []
     fc_weight = weights.get('fc_cls.weight')
     if fc_weight is not None and fc_weight.shape[0] != head.num_classes:
@@ -317,8 +384,7 @@ def load_head_checkpoint(head, path: str, logger=None) -> dict:
                 f'{fc_weight.shape[0]} classes, the config '
                 f'{head.num_classes}')
         weights = {k: v for k, v in weights.items() if k not in dropped}
-    check_shapes(head, weights, path,
-                 f'SparseFormerHead(in_channels={head.in_channels})')
+    check_shapes(head, weights, path, head_description(head))
     own_keys = set(head.state_dict())
     head.load_state_dict({k: v
                           for k, v in weights.items() if k in own_keys},
@@ -327,6 +393,29 @@ def load_head_checkpoint(head, path: str, logger=None) -> dict:
     if logger is not None:
         logger.info(f'SparseFormerHead: loaded {loaded} from {path}')
     return dict(loaded=loaded, dropped=dropped)
+
+
+def head_description(head) -> str:
+    return (f'{type(head).__name__}(in_channels={head.in_channels}, '
+            f'proj_dims={head.proj_dims})')
+
+
+def check_projection(head, weights: Dict[str, Tensor], path: str) -> None:
+    """A head that keeps a CLIP projection needs one in the checkpoint, and
+    a checkpoint's CLIP projection needs a head that keeps it."""
+    if head.proj_dims and 'proj.weight' not in weights:
+        found = weights.get('fc_cls.weight')
+        raise CheckpointError(
+            f'{path}: {head_description(head)} keeps the checkpoint\'s CLIP '
+            'projection (proj.weight without a bias), but the checkpoint has '
+            'none' + (f' (it ends in a {found.shape[0]}-class classifier: '
+                      'an AugReg checkpoint?)' if found is not None else ''))
+    if not head.proj_dims and 'proj.weight' in weights:
+        raise CheckpointError(
+            f'{path}: the checkpoint ends in a CLIP projection (proj.weight '
+            f'{tuple(weights["proj.weight"].shape)}, no bias) that '
+            f'{head_description(head)} has no place for: set proj_dims='
+            f'{weights["proj.weight"].shape[0]} (a btsp-clip config)')
 
 
 def official_state(state: Dict[str, Tensor], path: str = '') -> Tuple[

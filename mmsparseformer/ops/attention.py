@@ -21,7 +21,7 @@ def attention_pytorch(qkv: Tensor, num_heads: int,
     batch, num_tokens, _ = qkv.shape
     q, k, v = qkv.view(batch, num_tokens, 3, num_heads,
                        -1).permute(2, 0, 3, 1, 4).unbind(0)
-    mask = None if key_bias is None else key_bias.to(q.dtype)
+    mask = None if key_bias is None else key_bias.to(q.dtype).view(1, -1)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     return out.transpose(1, 2).reshape(batch, num_tokens, -1)
 

@@ -8,8 +8,9 @@ standardisation), ``token_attention`` (many small heads), ``sample_mix``
 first layer). PyTorch's JIT extension builder compiles them with the
 system's C++ compiler (about 25 s on 2 cores) and caches the library under
 ``TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``); its name
-carries the torch version and the CPU capability, so a cache shared between
-machines or torch versions never loads a mismatched build.
+carries the torch version, the CPU capability and a digest of the sources,
+so a cache shared between machines, torch versions or checkouts never
+loads a mismatched build.
 
 When they are built (docs/model.md, "Implementations"): ``make install``
 and ``python -m mmsparseformer.ops`` build them ahead; otherwise the first
@@ -66,10 +67,13 @@ _state = {'tried': False, 'loaded': False, 'error': None}
 
 
 def library_name() -> str:
-    """``mmsparseformer_cpu_<capability>_torch<version>``."""
+    """``mmsparseformer_cpu_<capability>_torch<version>_<sources>``: builds
+    of other sources (another checkout or release) never replace each
+    other in a shared cache."""
     capability = torch.backends.cpu.get_cpu_capability()
     version = re.sub(r'[^0-9A-Za-z]+', '_', torch.__version__)
-    return f'mmsparseformer_cpu_{capability.lower()}_torch{version}'
+    return (f'mmsparseformer_cpu_{capability.lower()}_torch{version}_'
+            f'{source_digest()[:8]}')
 
 
 def source_digest() -> str:

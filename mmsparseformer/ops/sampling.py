@@ -132,7 +132,9 @@ class AdaptiveMixing(nn.Module):
 
     ``theta = fc2(fc1(norm(token)))`` gives a channel mixing ``Mc`` (C x C)
     and a point mixing ``Ms`` (P' x P); then ``S <- GELU(S Mc + b_c)``,
-    ``S <- GELU(Ms S + b_s)`` and ``out_proj(flatten(S))``.
+    ``S <- GELU(Ms S + b_s)`` and ``out_proj(flatten(S))``. Without mixing
+    biases (the bootstrapped SparseFormers) the two mixings are applied
+    back to back with one GELU after both: ``S <- GELU(Ms S Mc)``.
 
     Args:
         embed_dims (int): Token width ``D``.
@@ -191,7 +193,7 @@ class AdaptiveMixing(nn.Module):
         channel_mixing = channel_mixing.flatten(0, 1)
         point_mixing = point_mixing.flatten(0, 1)
         if self.channel_bias is None:
-            mixed = F.gelu(torch.bmm(sampled, channel_mixing))
+            mixed = torch.bmm(sampled, channel_mixing)
             mixed = F.gelu(torch.bmm(point_mixing, mixed))
         else:  # biases fused into the matmuls, as in the official library
             mixed = F.gelu(
@@ -218,7 +220,8 @@ class AdaptiveMixing(nn.Module):
             point_bias = hidden.new_zeros(self.out_points)
         mixed = torch.ops.mmsparseformer.sample_mix(
             features, points, hidden.reshape(-1, hidden.shape[-1]),
-            self.fc2.weight, self.fc2.bias, channel_bias, point_bias)
+            self.fc2.weight, self.fc2.bias, channel_bias, point_bias,
+            self.channel_bias is not None)
         return self.out_proj(mixed)
 
 

@@ -3,9 +3,12 @@
 A few latent tokens, each with a spatiotemporal tube, read a clip by sparse
 trilinear sampling of early-convolution features. ``N0 x replicates``
 tokens: every image token becomes ``replicates`` tubes covering consecutive
-time spans (replicate-major order).
+time spans (replicate-major order). Named archs: SparseFormer v1 and the
+SparseFormers bootstrapped from AugReg and CLIP ViTs (Gao et al., CVPR
+2024), docs/model.md.
 """
 import copy
+import dataclasses
 import math
 from typing import List, Optional, Union
 
@@ -21,12 +24,29 @@ from ...checkpoint_io import pretrained_checkpoint
 from ...ops import EarlyConvStem, check_impl, set_impl
 from ...ops.geometry import boxes_to_tubes
 from ..checkpoint import load_backbone_checkpoint
-from ..sparseformer_unit import V1_OPS, V1_SAMPLING_OPS, SparseFormerUnit
+from ..sparseformer_unit import (BTSP_STYLE, TUBE_OPS, V1_STYLE,
+                                 SparseFormerUnit, UnitStyle)
 
 #: Fields every arch dict must carry.
 ARCH_FIELDS = ('conv_channels', 'num_tokens', 'num_points', 'focus_dims',
                'cortex_dims', 'focus_repeats', 'cortex_depth',
                'sampling_units', 'num_heads', 'mlp_ratio')
+#: Optional fields and their defaults (SparseFormer v1).
+ARCH_DEFAULTS = dict(
+    drop_path_rate=0.,
+    style='v1',  # or 'btsp' (docs/model.md, "Bootstrapped SparseFormers")
+    head_dims=None,  # heads = width // head_dims where num_heads is None
+    gen_dims=None,  # mixing generator width; None: the style's
+    quick_gelu=False,  # QuickGELU in the MLPs of units applied once
+    cls_token_unit=None)  # insert a class token before this unit
+#: The op lists of each style: first unit, other sampling units, the rest.
+UNIT_OPS = {
+    'v1': (('ATTN', 'ROI_ADJ', 'SAMPLING_M', 'MLP'),
+           ('ATTN', 'ROI_ADJ', 'SAMPLING_M', 'MLP'), ('ATTN', 'MLP')),
+    'btsp': (('SAMPLING_M', 'PE_INJECT', 'ATTN', 'MLP', 'ROI_ADJ'),
+             ('SAMPLING_M', 'PE_INJECT'), ('ATTN', 'MLP')),
+}
+STYLES = {'v1': V1_STYLE, 'btsp': BTSP_STYLE}
 
 
 def _v1_arch(num_tokens: int, focus_dims: int, cortex_dims: int,
@@ -43,6 +63,30 @@ def _v1_arch(num_tokens: int, focus_dims: int, cortex_dims: int,
         num_heads=64,  # v1: 64 heads at every width
         mlp_ratio=4,
         drop_path_rate=drop_path_rate)
+
+
+def _btsp_arch(num_tokens: int, focus_dims: int, cortex_dims: int,
+               attention_units: int, clip: bool) -> dict:
+    """A released bootstrapped SparseFormer: a focusing unit (x4), a
+    sampling unit, then ``attention_units`` ViT blocks; a class token before
+    the first of those; heads of 64 channels."""
+    return dict(
+        conv_channels=64,
+        num_tokens=num_tokens,
+        num_points=16,
+        focus_dims=focus_dims,
+        cortex_dims=cortex_dims,
+        focus_repeats=4,
+        cortex_depth=attention_units + 1,
+        sampling_units=(0, 1),
+        num_heads=None,
+        head_dims=64,
+        mlp_ratio=4,
+        style='btsp',
+        gen_dims=128,
+        quick_gelu=clip,
+        cls_token_unit=2,
+        drop_path_rate=0.)
 
 
 def grid_initial_rois(num_tokens: int, replicates: int) -> Tensor:
@@ -64,9 +108,12 @@ class VideoSparseFormer(BaseModule):
     """VideoSparseFormer backbone.
 
     Args:
-        arch (str | dict): A name of :attr:`arch_zoo` (``'tiny'``,
-            ``'small'``, ``'base'``) or a dict with every field of
-            :data:`ARCH_FIELDS` (``drop_path_rate`` optional).
+        arch (str | dict): A name of :attr:`arch_zoo` (v1 ``'tiny'``,
+            ``'small'``, ``'base'``; bootstrapped ``'btsp-augreg-base'``,
+            ``'btsp-augreg-large'``, ``'btsp-clip-base'``,
+            ``'btsp-clip-large'``) or a dict with every field of
+            :data:`ARCH_FIELDS` (and optionally those of
+            :data:`ARCH_DEFAULTS`).
         replicates (int): Token inflation ``R``: tubes per image token.
             Defaults to 8.
         drop_path_rate (float, optional): Stochastic depth, rising linearly
@@ -91,13 +138,19 @@ class VideoSparseFormer(BaseModule):
             does the same as ``pretrained``.
 
     Input ``(B, 3, T, H, W)`` with ``H`` and ``W`` divisible by 4; output the
-    tokens ``(B, N0 * replicates, D)``.
+    tokens ``(B, N0 * replicates, D)``, with the class token first
+    (``(B, 1 + N0 * replicates, D)``) for an arch that has one.
     """
-    #: Named archs: SparseFormer v1 (docs/model.md, "Units and ops").
+    #: Named archs (docs/model.md, "Units and ops" and "Bootstrapped
+    #: SparseFormers").
     arch_zoo = {
         'tiny': _v1_arch(49, 256, 512, 8, 0.2),
         'small': _v1_arch(64, 320, 640, 8, 0.3),
         'base': _v1_arch(81, 384, 768, 10, 0.4),
+        'btsp-augreg-base': _btsp_arch(48, 384, 768, 8, clip=False),
+        'btsp-augreg-large': _btsp_arch(48, 512, 1024, 16, clip=False),
+        'btsp-clip-base': _btsp_arch(48, 384, 768, 8, clip=True),
+        'btsp-clip-large': _btsp_arch(63, 512, 1024, 16, clip=True),
     }
 
     def __init__(self,
@@ -125,8 +178,15 @@ class VideoSparseFormer(BaseModule):
         self.stem = EarlyConvStem(settings['conv_channels'], impl)
         self.initial_rois = nn.Parameter(
             grid_initial_rois(settings['num_tokens'], replicates))
+        # v1: an embedding per token; bootstrapped: one shared by all
+        shared = settings['style'] == 'btsp'
         self.initial_embeddings = nn.Parameter(
-            torch.zeros(self.num_tokens, settings['focus_dims']))
+            torch.zeros(1 if shared else self.num_tokens,
+                        settings['focus_dims']))
+        self.cls_token_unit = settings['cls_token_unit']
+        self.cls_token = None
+        if self.cls_token_unit is not None:
+            self.cls_token = nn.Parameter(torch.zeros(1, self.embed_dims))
         self.units = self.build_units(
             settings, settings['drop_path_rate']
             if drop_path_rate is None else drop_path_rate, with_cp, impl)
@@ -145,7 +205,7 @@ class VideoSparseFormer(BaseModule):
                 raise KeyError(f'Unknown VideoSparseFormer arch {arch!r}; '
                                f'choose from {sorted(cls.arch_zoo)} or pass '
                                'a dict')
-            return copy.deepcopy(cls.arch_zoo[arch])
+            return dict(ARCH_DEFAULTS, **copy.deepcopy(cls.arch_zoo[arch]))
         if not isinstance(arch, dict):
             raise TypeError(f'arch must be a str or a dict, not {type(arch)}')
         missing = [field for field in ARCH_FIELDS if field not in arch]
@@ -153,12 +213,20 @@ class VideoSparseFormer(BaseModule):
             raise KeyError(f'VideoSparseFormer arch dict is missing '
                            f'{missing}; an arch dict needs all of '
                            f'{list(ARCH_FIELDS)}')
-        unknown = set(arch) - set(ARCH_FIELDS) - {'drop_path_rate'}
+        known = list(ARCH_FIELDS) + list(ARCH_DEFAULTS)
+        unknown = set(arch) - set(known)
         if unknown:
             raise KeyError(f'Unknown fields {sorted(unknown)} in the '
                            f'VideoSparseFormer arch dict; known fields are '
-                           f'{list(ARCH_FIELDS) + ["drop_path_rate"]}')
-        return dict(dict(drop_path_rate=0.), **arch)
+                           f'{known}')
+        settings = dict(ARCH_DEFAULTS, **arch)
+        if settings['style'] not in STYLES:
+            raise ValueError(f"arch style {settings['style']!r}: choose from "
+                             f'{list(STYLES)}')
+        if (settings['num_heads'] is None) == (settings['head_dims'] is None):
+            raise ValueError('an arch sets exactly one of num_heads (fixed) '
+                             'and head_dims (heads = width // head_dims)')
+        return settings
 
     @staticmethod
     def unit_layout(settings: dict) -> List[dict]:
@@ -169,13 +237,32 @@ class VideoSparseFormer(BaseModule):
         if bad:
             raise ValueError(f'sampling_units {sorted(bad)} do not exist: the '
                              f'arch has {depth} units')
-        return [
+        first, sampling, rest = UNIT_OPS[settings['style']]
+        layout = [
             dict(width=settings['focus_dims'] if index == 0 else
                  settings['cortex_dims'],
                  repeats=settings['focus_repeats'] if index == 0 else 1,
-                 ops=V1_SAMPLING_OPS if index in sampling_units else V1_OPS)
+                 ops=rest if index not in sampling_units else
+                 first if index == 0 else sampling)
             for index in range(depth)
         ]
+        cls_unit = settings['cls_token_unit']
+        if cls_unit is not None and (not 0 < cls_unit < depth or any(
+                op in TUBE_OPS for unit in layout[cls_unit:]
+                for op in unit['ops'])):
+            raise ValueError(f'cls_token_unit={cls_unit}: the class token '
+                             'joins before a unit after which no op reads '
+                             'or moves the tubes')
+        return layout
+
+    @staticmethod
+    def unit_style(settings: dict) -> UnitStyle:
+        """The unit switches of an arch: its style's, with the arch's
+        generator width and activation."""
+        style = STYLES[settings['style']]
+        return dataclasses.replace(
+            style, gen_dims=settings['gen_dims'] or style.gen_dims,
+            quick_gelu=settings['quick_gelu'])
 
     @classmethod
     def build_units(cls, settings: dict, drop_path_rate: float,
@@ -183,6 +270,7 @@ class VideoSparseFormer(BaseModule):
         """The units of an arch, drop-path rates rising linearly over all
         unit applications."""
         layout = cls.unit_layout(settings)
+        style = cls.unit_style(settings)
         rates = torch.linspace(0, drop_path_rate,
                                sum(u['repeats'] for u in layout)).tolist()
         units = nn.ModuleList()
@@ -192,11 +280,13 @@ class VideoSparseFormer(BaseModule):
                     embed_dims=unit['width'],
                     ops=unit['ops'],
                     drop_path_rates=rates[:unit['repeats']],
-                    num_heads=settings['num_heads'],
+                    num_heads=settings['num_heads'] or
+                    unit['width'] // settings['head_dims'],
                     mlp_ratio=settings['mlp_ratio'],
                     feat_channels=settings['conv_channels'],
                     num_points=settings['num_points'],
                     in_dims=layout[index - 1]['width'] if index else None,
+                    style=style,
                     with_cp=with_cp,
                     impl=impl))
             rates = rates[unit['repeats']:]
@@ -234,6 +324,9 @@ class VideoSparseFormer(BaseModule):
             return
         self.initial_rois.requires_grad_(False)
         self.initial_embeddings.requires_grad_(False)
+        if self.cls_token is not None and \
+                self.frozen_stages > self.cls_token_unit:
+            self.cls_token.requires_grad_(False)
         for module in self.frozen_modules():
             module.eval()
             for param in module.parameters():
@@ -272,6 +365,8 @@ class VideoSparseFormer(BaseModule):
             if module is not self and hasattr(module, 'init_weights'):
                 module.init_weights()
         trunc_normal_(self.initial_embeddings, std=1., a=-2., b=2.)
+        if self.cls_token is not None:
+            trunc_normal_(self.cls_token, std=0.02)
         self.initial_rois.copy_(
             grid_initial_rois(self.arch_settings['num_tokens'],
                               self.replicates))
@@ -309,17 +404,35 @@ class VideoSparseFormer(BaseModule):
         self.check_input(x)
         feats = self.stem(x)
         batch = x.shape[0]
-        tokens = self.initial_embeddings.unsqueeze(0).expand(batch, -1, -1)
+        tokens = self.initial_embeddings.unsqueeze(0).expand(
+            batch, self.num_tokens, -1)
         rois = self.initial_rois.float().unsqueeze(0).expand(batch, -1, -1)
         applications: List[dict] = []
         unit_rois = []
+        key_bias = None
         for index, unit in enumerate(self.units):
+            if index == self.cls_token_unit:
+                tokens, key_bias = self.insert_cls_token(tokens)
             trace: List[dict] = []
-            tokens, rois = unit(tokens, rois, feats, trace)
+            tokens, rois = unit(tokens, rois, feats, trace, key_bias)
             applications += [dict(unit=index, **step) for step in trace]
             unit_rois.append(rois)
         return dict(tokens=tokens, rois=rois, unit_rois=unit_rois,
                     applications=applications)
+
+    def insert_cls_token(self, tokens: Tensor):
+        """Tokens with the class token first, and the attention's key bias
+        that counts it as ``replicates`` tokens: with ``R`` copies of every
+        other token, ``log R`` on its logit gives it the softmax mass it has
+        in the image model (docs/model.md, "Class token and replicates")."""
+        cls_token = self.cls_token.to(tokens.dtype).expand(
+            tokens.shape[0], 1, -1)
+        tokens = torch.cat([cls_token, tokens], dim=1)
+        if self.replicates == 1:
+            return tokens, None
+        key_bias = tokens.new_zeros(tokens.shape[1], dtype=torch.float32)
+        key_bias[0] = math.log(self.replicates)
+        return tokens, key_bias
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, 3, T, H, W)`` -> tokens ``(B, N, D)``."""

@@ -18,7 +18,7 @@ at::Tensor token_attention(const at::Tensor& qkv, int64_t num_heads);
 at::Tensor sample_mix(const at::Tensor& volume, const at::Tensor& points,
                       const at::Tensor& hidden, const at::Tensor& gen_weight,
                       const at::Tensor& gen_bias, const at::Tensor& channel_bias,
-                      const at::Tensor& point_bias);
+                      const at::Tensor& point_bias, bool channel_activation);
 
 // GELU(x W^T + b), exact GELU.
 at::Tensor linear_gelu(const at::Tensor& input, const at::Tensor& weight,

@@ -1,5 +1,5 @@
 // Registers the kernels as torch.ops.mmsparseformer.* for CPU tensors
-// (mmsparseformer/ops/__init__.py builds these files on first use).
+// (mmsparseformer/ops/kernels.py builds these files).
 #include <torch/library.h>
 
 #include "ops.h"
@@ -11,7 +11,8 @@ TORCH_LIBRARY(mmsparseformer, m) {
   m.def("token_attention(Tensor qkv, int num_heads) -> Tensor");
   m.def(
       "sample_mix(Tensor volume, Tensor points, Tensor hidden, Tensor gen_weight, "
-      "Tensor gen_bias, Tensor channel_bias, Tensor point_bias) -> Tensor");
+      "Tensor gen_bias, Tensor channel_bias, Tensor point_bias, "
+      "bool channel_activation) -> Tensor");
   m.def("linear_gelu(Tensor input, Tensor weight, Tensor bias) -> Tensor");
 }
 

@@ -16,7 +16,7 @@ namespace mmsparseformer {
 namespace {
 
 // One axis of trilinear interpolation, as geometry.sample_trilinear /
-// fast_ops.trilinear_corners define it (align_corners=False, zeros
+// sampling.trilinear_corners define it (align_corners=False, zeros
 // padding): the two neighbours (clamped into the volume) and their weights
 // (0 outside it).
 inline void axis_corners(float coord01, int64_t size, int64_t index[2], float weight[2]) {
@@ -40,12 +40,14 @@ inline void axis_corners(float coord01, int64_t size, int64_t index[2], float we
 //   theta = gen_weight @ hidden + gen_bias       (C*C + P'*P)
 //   S = GELU(S Mc + channel_bias)                Mc = theta[:C*C] as (C, C)
 //   S = GELU(Ms S + point_bias[:, None])         Ms = theta[C*C:] as (P', P)
+// or, with channel_activation false (the bootstrapped SparseFormers' mixing
+// without biases, whose zero biases the caller passes), S = GELU(Ms S Mc).
 // Returns (B, N, P' * C); the output projection stays one large GEMM.
 // C must be a multiple of 16 (96 in every arch).
 at::Tensor sample_mix(const at::Tensor& volume, const at::Tensor& points_in,
                       const at::Tensor& hidden_in, const at::Tensor& gen_weight,
                       const at::Tensor& gen_bias, const at::Tensor& channel_bias,
-                      const at::Tensor& point_bias) {
+                      const at::Tensor& point_bias, bool channel_activation) {
   TORCH_CHECK(volume.dim() == 5, "sample_mix: expected a (B, C, T, H, W) volume, got ",
               volume.sizes());
   TORCH_CHECK(points_in.dim() == 4 && points_in.size(3) == 3 &&
@@ -146,8 +148,9 @@ at::Tensor sample_mix(const at::Tensor& volume, const at::Tensor& points_in,
       at::Tensor stage = mixed.narrow(0, 0, count);
       at::bmm_out(stage, sampled.narrow(0, 0, count), channel_mixing);
       float* stage_data = stage.data_ptr<float>();
-      for (int64_t i = 0; i < count * num_points; ++i)
-        bias_gelu(stage_data + i * channels, channel_bias_data, channels);
+      if (channel_activation)
+        for (int64_t i = 0; i < count * num_points; ++i)
+          bias_gelu(stage_data + i * channels, channel_bias_data, channels);
       at::Tensor result = out.view({tokens, out_points, channels}).narrow(0, t0, count);
       at::bmm_out(result, point_mixing, stage);
       for (int64_t i = 0; i < count; ++i)
