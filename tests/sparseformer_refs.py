@@ -1,4 +1,6 @@
-"""Helpers that turn the official reference fixture into models."""
+"""Helpers that turn the official reference fixtures into models."""
+import re
+
 import torch
 
 import mmsparseformer  # noqa: F401
@@ -56,7 +58,8 @@ def random_official_image_state(keys: dict, seed: int = 0) -> dict:
             value = 0.1 * torch.randn(shape, generator=gen)  # biases
         elif key == 'initial_embedding.weight':
             value = torch.randn(shape, generator=gen)
-        elif key.endswith('roi_adjust_module.1.weight'):
+        elif re.search(r'roi_adjust_module\.\d\.weight$', key) and \
+                shape[0] == 4:
             # adjustments of about 0.1 (the LayerNorm'd input has norm sqrt(D))
             value = 0.1 * torch.randn(shape, generator=gen) / shape[1]**0.5
         elif key.endswith('parameter_generator.2.weight'):
@@ -70,3 +73,63 @@ def random_official_image_state(keys: dict, seed: int = 0) -> dict:
             value = torch.randn(shape, generator=gen) / fan_in**0.5
         state[key] = value
     return state
+
+
+def btsp_fixture_arch(reference: dict, case: str) -> dict:
+    """The bootstrapped fixture's arch (``augreg_style`` / ``clip_style``)
+    as a VideoSparseFormer arch."""
+    arch = reference['arch']
+    assert arch['ops'][:2] == [
+        ['SAMPLING_M', 'PE_INJECT', 'ATTN', 'MLP', 'ROI_ADJ'],
+        ['SAMPLING_M', 'PE_INJECT']
+    ] and all(ops == ['ATTN', 'MLP'] for ops in arch['ops'][2:])
+    return dict(
+        conv_channels=arch['conv_dim'],
+        num_tokens=arch['num_latent_tokens'],
+        num_points=arch['num_sampling_points'],
+        focus_dims=arch['widths'][0],
+        cortex_dims=arch['widths'][1],
+        focus_repeats=arch['repeats'][0],
+        cortex_depth=len(arch['widths']) - 1,
+        sampling_units=(0, 1),
+        num_heads=None,
+        head_dims=64,
+        mlp_ratio=4,
+        style='btsp',
+        gen_dims=arch['pg_inner_dim'],
+        quick_gelu=case == 'clip_style',
+        cls_token_unit=arch['cls_token_insert_layer'])
+
+
+def btsp_head(reference: dict, case: str) -> SparseFormerHead:
+    """The fixture's head: class token, norm and its projection (a
+    classifier for ``augreg_style``, a CLIP projection for
+    ``clip_style``)."""
+    dims = reference['arch']['proj_dim'][case]
+    clip = case == 'clip_style'
+    return SparseFormerHead(dims, reference['arch']['widths'][-1], pool='cls',
+                            proj_dims=dims if clip else None, norm_eps=1e-5)
+
+
+def build_btsp_reference_model(reference: dict, case: str, state: dict,
+                               replicates: int = 1):
+    """Backbone and head of a bootstrapped fixture case, loaded strictly."""
+    backbone = VideoSparseFormer(btsp_fixture_arch(reference, case),
+                                 replicates=replicates).eval()
+    head = btsp_head(reference, case).eval()
+    converted = convert_state_dict(state, backbone)
+    assert not converted['unknown']
+    backbone.load_state_dict(converted['backbone'], strict=True)
+    if case == 'clip_style':  # the classifier stays the head's own
+        head.load_state_dict(converted['head'], strict=False)
+        assert set(converted['head']) == {'norm.weight', 'norm.bias',
+                                          'proj.weight'}
+    else:
+        head.load_state_dict(converted['head'], strict=True)
+    return backbone, head
+
+
+def head_output(head: SparseFormerHead, tokens):
+    """What the official model returns: the classifier's logits, or the
+    CLIP embedding of a head with a CLIP projection."""
+    return head.embed(tokens) if head.proj_dims else head(tokens)

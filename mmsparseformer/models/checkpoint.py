@@ -300,7 +300,7 @@ def check_family(state: Dict[str, Tensor], backbone, path: str) -> None:
             has_clip_projection(state) != settings['quick_gelu']:
         clip = has_clip_projection(state)
         raise CheckpointError(
-            f'{path}: a {"CLIP" if clip else "AugReg"}-bootstrapped '
+            f'{path}: {"a CLIP" if clip else "an AugReg"}-bootstrapped '
             f'SparseFormer checkpoint (proj.weight '
             f'{tuple(state["proj.weight"].shape)}, '
             f'{"no " if clip else ""}proj.bias) does not fit '

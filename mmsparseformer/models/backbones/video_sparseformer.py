@@ -14,6 +14,7 @@ from typing import List, Optional, Union
 
 import torch
 import torch.nn as nn
+import torch.utils.checkpoint as cp
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
@@ -272,7 +273,8 @@ class VideoSparseFormer(BaseModule):
         layout = cls.unit_layout(settings)
         style = cls.unit_style(settings)
         rates = torch.linspace(0, drop_path_rate,
-                               sum(u['repeats'] for u in layout)).tolist()
+                               sum(u['repeats'] for u in layout),
+                               device='cpu').tolist()
         units = nn.ModuleList()
         for index, unit in enumerate(layout):
             units.append(
@@ -402,7 +404,12 @@ class VideoSparseFormer(BaseModule):
             ``points`` ``(B, N, P, 3)`` or ``None`` for a non-sampling unit).
         """
         self.check_input(x)
-        feats = self.stem(x)
+        if self.with_cp and self.stem.training and torch.is_grad_enabled():
+            # the convolution's full-resolution output is the largest
+            # activation: recompute it in the backward pass too
+            feats = cp.checkpoint(self.stem, x, use_reentrant=False)
+        else:
+            feats = self.stem(x)
         batch = x.shape[0]
         tokens = self.initial_embeddings.unsqueeze(0).expand(
             batch, self.num_tokens, -1)
