@@ -125,9 +125,9 @@ class VideoSparseFormer(BaseModule):
             ``'kernels'``, ``'pytorch'`` or ``'reference'`` (the direct
             implementation of the definition: 3D convolution and max-pool,
             ``grid_sample``). Same outputs. Defaults to ``'auto'``.
-        with_cp (bool): Gradient checkpointing: each unit application is
-            recomputed in the backward pass instead of keeping its
-            activations. Defaults to False.
+        with_cp (bool): Gradient checkpointing: the early convolution and
+            each unit application are recomputed in the backward pass
+            instead of keeping their activations. Defaults to False.
         frozen_stages (int): ``-1`` trains everything; ``0`` freezes the
             early convolution and the initial tokens (embeddings and tubes);
             ``k > 0`` also the first ``k`` units. Frozen parts get no
