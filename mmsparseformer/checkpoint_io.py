@@ -1,10 +1,20 @@
-"""Reading checkpoint files safely, with errors that name the file."""
+"""Reading checkpoint files safely, with errors that name the file, and
+the small pieces every checkpoint user shares: the state dict inside a
+file, and which file a ``pretrained`` / ``init_cfg`` pair asks for.
+
+The ``torch.serialization`` calls here (``safe_globals``,
+``get_unsafe_globals_in_checkpoint`` ...) exist from torch 2.5, and the
+``weights_only`` default they serve from 2.6: the floor of
+``requirements/runtime.txt`` (checked by :mod:`mmsparseformer.compat`).
+"""
 import os.path as osp
 import pickle
 import zipfile
-from typing import Union
+from collections import OrderedDict
+from typing import Dict, Optional, Union
 
 import torch
+from torch import Tensor
 
 #: Globals that only an mmengine runner checkpoint needs.
 RUNNER_MARKER = 'mmengine.logging.history_buffer.HistoryBuffer'
@@ -63,3 +73,40 @@ def load_checkpoint_file(path: str,
         raise CheckpointError(
             f'Cannot read checkpoint {path}: the file is corrupt or not a '
             f'PyTorch checkpoint ({type(err).__name__}: {err})') from err
+
+
+def unwrap_state_dict(checkpoint: dict, path: str = '') -> Dict[str, Tensor]:
+    """The state dict inside a loaded checkpoint: under ``state_dict`` (an
+    mmengine runner checkpoint) or ``model``, or the bare dict; only its
+    tensors, without the ``module.`` prefix of a DDP save.
+
+    Raises:
+        CheckpointError: not a dict, or no tensors in it (naming ``path``).
+    """
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f'{path}: expected a dict checkpoint, got '
+                              f'{type(checkpoint).__name__}')
+    for key in ('state_dict', 'model'):
+        if isinstance(checkpoint.get(key), dict):
+            checkpoint = checkpoint[key]
+            break
+    state = OrderedDict((k, v) for k, v in checkpoint.items()
+                        if isinstance(v, Tensor))
+    if not state:
+        raise CheckpointError(f'{path}: no tensors found in the checkpoint '
+                              f'(top-level keys: {list(checkpoint)[:8]})')
+    if all(k.startswith('module.') for k in state):  # saved from DDP
+        state = OrderedDict((k[len('module.'):], v) for k, v in state.items())
+    return state
+
+
+def pretrained_checkpoint(pretrained: Optional[str] = None,
+                          init_cfg: Optional[dict] = None) -> Optional[str]:
+    """The checkpoint a module's ``pretrained`` or ``init_cfg`` names:
+    ``pretrained`` first, else the ``checkpoint`` of a
+    ``dict(type='Pretrained', ...)`` ``init_cfg``; ``None`` for neither."""
+    if pretrained:
+        return pretrained
+    if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+        return init_cfg.get('checkpoint')
+    return None

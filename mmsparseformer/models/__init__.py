@@ -1,4 +1,8 @@
 from .backbones import VideoSparseFormer, VideoSparseFormerArchs
+from .clip_recognizer import ClipRecognizer
 from .heads import SparseFormerHead
 
-__all__ = ['VideoSparseFormer', 'VideoSparseFormerArchs', 'SparseFormerHead']
+__all__ = [
+    'VideoSparseFormer', 'VideoSparseFormerArchs', 'SparseFormerHead',
+    'ClipRecognizer'
+]
