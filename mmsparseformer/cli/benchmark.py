@@ -17,9 +17,18 @@ Examples::
 import argparse
 import json
 import sys
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+
+from ..analysis.benchmark import (REFERENCE, ModelResult, benchmark_model,
+                                  default_vsf_config, environment,
+                                  model_specs, ratio_table, results_table,
+                                  warm_up_runtime)
+from ..apis import check_device
 
 
-def parse_args(argv=None):
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument(
         '--models',
@@ -27,9 +36,9 @@ def parse_args(argv=None):
         help='subset of models (default: all), e.g. VideoSparseFormer-T X3D-M')
     parser.add_argument(
         '--vsf-config',
-        help='VideoSparseFormer-T config (default: configs/recognition/'
-        'videosparseformer/*tiny*kinetics400*.py, else a built-in tiny '
-        'Kinetics-400 model)')
+        help='VideoSparseFormer-T config (default: the repository\'s '
+        'configs/recognition/videosparseformer/videosparseformer-tiny_'
+        'in1k-pre_8xb8-32x2x1-30e_kinetics400-rgb.py)')
     parser.add_argument(
         '--shape',
         type=int,
@@ -56,33 +65,21 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    import mmsparseformer  # noqa: F401  (compat fixes, registries)
-    from mmsparseformer.analysis.benchmark import (REFERENCE, ModelResult,
-                                                   benchmark_model,
-                                                   default_vsf_config,
-                                                   environment, model_specs,
-                                                   ratio_table, results_table,
-                                                   warm_up_runtime)
-    from mmsparseformer.apis.inference import check_device
+def check_args(args: argparse.Namespace) -> Tuple[list, str]:
+    """The ``(name, config)`` pairs to run and where VideoSparseFormer-T's
+    config comes from; ``ValueError`` (and the errors of the model list)
+    for bad arguments."""
     if min(args.iters, args.infer_batch, args.train_batch) < 1 or \
             args.warmup < 0:
-        print('error: --iters and the batches must be >= 1, --warmup >= 0',
-              file=sys.stderr)
-        return 2
-    try:
-        check_device(args.device)
-        vsf_config, vsf_source = (args.vsf_config, args.vsf_config) \
-            if args.vsf_config else default_vsf_config()
-        specs = model_specs(args.models, vsf_config)
-    except (KeyError, ValueError, RuntimeError, FileNotFoundError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
+        raise ValueError('--iters and the batches must be >= 1, --warmup '
+                         '>= 0')
+    check_device(args.device)
+    vsf_config = args.vsf_config or default_vsf_config()
+    return model_specs(args.models, vsf_config), vsf_config
+
+
+def print_setup(args: argparse.Namespace, vsf_source: str) -> dict:
+    """Print what the numbers depend on; returns it."""
     env = environment()
     print(f'Device {args.device}, {env["threads"]} torch threads, '
           f'{env["cpu_count"]} CPUs, torch {env["torch"]}; '
@@ -92,7 +89,12 @@ def main(argv=None) -> int:
               ', '.join(f'{x:.2f}' for x in env['load_average']) +
               ' (other processes slow the wall times; CPU times are '
               'printed too)')
-    warm_up_runtime(args.device)
+    return env
+
+
+def run_models(args: argparse.Namespace,
+               specs: Sequence[Tuple[str, object]]) -> List[ModelResult]:
+    """Benchmark every model; a model that fails is reported, not fatal."""
     results = []
     for name, config in specs:
         print(f'Benchmarking {name} ...', flush=True)
@@ -115,6 +117,12 @@ def main(argv=None) -> int:
                 params_m=0.,
                 error=f'{type(err).__name__}: {err}')
         results.append(result)
+    return results
+
+
+def print_results(args: argparse.Namespace,
+                  results: Sequence[ModelResult]) -> None:
+    """The measured numbers, their ratios and how they were measured."""
     print()
     print(results_table(results))
     print(f'\nRatios to {REFERENCE} (time per clip and peak memory; above 1:'
@@ -127,6 +135,21 @@ def main(argv=None) -> int:
           ('torch.cuda.max_memory_allocated' if 'cuda' in args.device else
            'resident-set high-water mark above the resident set before the '
            'model was built') + '.')
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        specs, vsf_source = check_args(args)
+    except (KeyError, ValueError, RuntimeError, FileNotFoundError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    env = print_setup(args, vsf_source)
+    warm_up_runtime(args.device)
+    results = run_models(args, specs)
+    print_results(args, results)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(
@@ -140,7 +163,3 @@ def main(argv=None) -> int:
                 default=str)
         print(f'Wrote {args.json}')
     return 1 if any(r.error for r in results) else 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

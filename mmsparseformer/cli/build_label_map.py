@@ -13,13 +13,13 @@ ships (how ``tools/data/kinetics/label_map_k400.txt`` was made)::
 """
 import argparse
 import sys
+from typing import List, Optional
 
-from mmsparseformer.datasets.kinetics import (kinetics400_names_from_decord,
-                                              label_names_from_csv,
-                                              write_label_map)
+from ..datasets.kinetics import (kinetics400_names_from_decord,
+                                 label_names_from_csv, write_label_map)
 
 
-def parse_args(argv=None):
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('csv', nargs='*', help='official Kinetics CSV files')
     parser.add_argument(
@@ -33,7 +33,7 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if args.from_decord:
         names = kinetics400_names_from_decord()
@@ -45,7 +45,3 @@ def main(argv=None) -> int:
         print(f'WARNING: {len(names)} classes; Kinetics-400/600/700 have '
               '400/600/700', file=sys.stderr)
     return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -15,16 +15,18 @@ reported (and written with ``--missing-out``); they are not in the list.
 import argparse
 import os.path as osp
 import sys
+from typing import List, Optional
 
-from mmsparseformer.datasets.kinetics import (DEFAULT_NAME_FORMAT,
-                                              build_video_list,
-                                              load_label_map)
+from ..datasets.kinetics import (DEFAULT_NAME_FORMAT, VideoList,
+                                 build_video_list, load_label_map)
+from ..utils.config import PROJECT_ROOT
+from ..utils.video_io import write_lines
 
-DEFAULT_LABEL_MAP = osp.join(osp.dirname(osp.abspath(__file__)),
+DEFAULT_LABEL_MAP = osp.join(PROJECT_ROOT, 'tools', 'data', 'kinetics',
                              'label_map_k400.txt')
 
 
-def parse_args(argv=None):
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Annotation list (path label) from a Kinetics CSV')
     parser.add_argument('csv', help='official Kinetics CSV '
@@ -47,35 +49,38 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def report_problems(args: argparse.Namespace, result: VideoList,
+                    total: int) -> None:
+    """Warn about clips found twice and clips missing on disk (written to
+    ``--missing-out``)."""
+    for name, paths in sorted(result.duplicates.items()):
+        print(f'WARNING: clip {name} found {len(paths)} times: '
+              f'{", ".join(paths)}; using {paths[0]}', file=sys.stderr)
+    if not result.missing:
+        return
+    print(f'WARNING: {len(result.missing)} of {total} clips listed in '
+          f'{args.csv} are missing under {args.root}:', file=sys.stderr)
+    for name, label in result.missing[:args.max_shown]:
+        print(f'  missing: {name} ({label})', file=sys.stderr)
+    if len(result.missing) > args.max_shown:
+        print(f'  ... and {len(result.missing) - args.max_shown} more',
+              file=sys.stderr)
+    if args.missing_out:
+        with open(args.missing_out, 'w') as f:
+            f.writelines(f'{name}\t{label}\n'
+                         for name, label in result.missing)
+        print(f'The missing clips are listed in {args.missing_out}',
+              file=sys.stderr)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     label_map = load_label_map(args.label_map)
     result = build_video_list(args.csv, args.root, label_map,
                               name_format=args.name_format)
-    with open(args.out, 'w') as f:
-        f.writelines(line + '\n' for line in result.lines)
+    write_lines(args.out, result.lines)
     total = len(result.lines) + len(result.missing)
     print(f'Wrote {len(result.lines)} of {total} clips of {args.csv} to '
           f'{args.out}')
-    for name, paths in sorted(result.duplicates.items()):
-        print(f'WARNING: clip {name} found {len(paths)} times: '
-              f'{", ".join(paths)}; using {paths[0]}', file=sys.stderr)
-    if result.missing:
-        print(f'WARNING: {len(result.missing)} of {total} clips listed in '
-              f'{args.csv} are missing under {args.root}:', file=sys.stderr)
-        for name, label in result.missing[:args.max_shown]:
-            print(f'  missing: {name} ({label})', file=sys.stderr)
-        if len(result.missing) > args.max_shown:
-            print(f'  ... and {len(result.missing) - args.max_shown} more',
-                  file=sys.stderr)
-        if args.missing_out:
-            with open(args.missing_out, 'w') as f:
-                f.writelines(f'{name}\t{label}\n'
-                             for name, label in result.missing)
-            print(f'The missing clips are listed in {args.missing_out}',
-                  file=sys.stderr)
+    report_problems(args, result, total)
     return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

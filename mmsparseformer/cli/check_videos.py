@@ -17,15 +17,15 @@ import argparse
 import os.path as osp
 import sys
 from functools import partial
+from typing import List, Optional, Tuple
 
 from mmengine.utils import track_parallel_progress, track_progress
 
-from mmsparseformer.datasets.video_check import (check_video,
-                                                 read_list_filenames,
-                                                 write_unreadable_list)
+from ..datasets.video_check import (check_video, read_list_filenames,
+                                    write_unreadable_list)
 
 
-def parse_args(argv=None):
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Find the videos of an annotation list that do not '
         'decode')
@@ -39,20 +39,23 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def check_one(name: str, root: str) -> tuple:
+def check_one(name: str, root: str) -> Tuple[str, Optional[str]]:
+    """``(name, why it is unreadable or None)``."""
     return name, check_video(osp.join(root, name))
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     names = read_list_filenames(args.list)
     if not names:
         raise ValueError(f'{args.list} lists no video')
     task = partial(check_one, root=args.root)
+    # the progress bar writes to the stdout of the call (redirectable)
     if args.nproc > 1:
-        results = track_parallel_progress(task, names, args.nproc)
+        results = track_parallel_progress(task, names, args.nproc,
+                                          file=sys.stdout)
     else:
-        results = track_progress(task, names)
+        results = track_progress(task, names, file=sys.stdout)
     unreadable = [(name, reason) for name, reason in results
                   if reason is not None]
     write_unreadable_list(args.out, unreadable)
@@ -63,7 +66,3 @@ def main(argv=None) -> int:
     if len(unreadable) > 20:
         print(f'  ... and {len(unreadable) - 20} more')
     return 1 if unreadable else 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -29,10 +29,13 @@ import resource
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG_DIR = osp.join(ROOT, 'configs', 'recognition', 'videosparseformer')
+from ..datasets.synthetic_motion import generate_synthetic_motion
+from ..utils.config import PROJECT_CONFIGS, PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
+CONFIG_DIR = osp.join(PROJECT_CONFIGS, 'recognition', 'videosparseformer')
 VIDEO_CONFIG = osp.join(
     CONFIG_DIR,
     'videosparseformer-nano_1xb16-8x1x1-3e_synthetic-motion-rgb.py')
@@ -55,8 +58,12 @@ SHOW = re.compile(r'Epoch\(train\)|acc/top1|Traceback|^\w*Error|^error:|'
 #: The time stamp and logger name that mmengine puts before each line.
 MMENGINE_PREFIX = re.compile(r'^\d+/\d+ [\d:]+ - mmengine - \w+ - ')
 
+#: Runs ``python args...`` in the repository, passing every line it prints
+#: (stdout and stderr) to the callback as it comes; returns the exit status.
+Launch = Callable[[List[str], Callable[[str], None]], int]
 
-def parse_args(argv=None) -> argparse.Namespace:
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Train, test, report and visualise VideoSparseFormer on '
         'the built-in Synthetic Motion dataset')
@@ -76,38 +83,53 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-class Step:
-    """Runs one tool as a subprocess, logs it, times it (wall and CPU)."""
+def launch_subprocess(args: List[str], on_line: Callable[[str],
+                                                         None]) -> int:
+    """Run ``python args...`` in the repository as a subprocess, its output
+    passed on line by line while it runs."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    with subprocess.Popen(
+            [sys.executable] + args, cwd=ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True) as process:
+        for line in process.stdout:
+            on_line(line)
+        return process.wait()
 
-    def __init__(self, work_dir: str) -> None:
+
+class Step:
+    """Runs one tool (as a subprocess by default), logs it, times it (wall
+    and CPU)."""
+
+    def __init__(self, work_dir: str,
+                 launch: Optional[Launch] = None) -> None:
         self.log_dir = osp.join(work_dir, 'logs')
         os.makedirs(self.log_dir, exist_ok=True)
         self.timings: Dict[str, dict] = {}
+        self.launch = launch or launch_subprocess
 
     def run(self, name: str, args: List[str]) -> str:
         """Run ``python args...``; show progress lines, keep the full output
         in ``logs/<name>.log``; return the output. Exits on failure."""
         log_path = osp.join(self.log_dir, f'{name}.log')
-        command = [sys.executable] + args
         shown = ' '.join(filter(None, (_short(arg) for arg in args)))
         print(f'\n==> [{name}] python {shown}', flush=True)
         start = time.perf_counter()
-        cpu_start = _children_cpu()
-        lines = []
-        env = dict(os.environ, PYTHONUNBUFFERED='1')
-        with open(log_path, 'w') as log, subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True) as process:
-            log.write(' '.join(command) + '\n\n')
-            for line in process.stdout:
+        cpu_start = _cpu_time()
+        lines: List[str] = []
+        with open(log_path, 'w') as log:
+            log.write(' '.join([sys.executable] + args) + '\n\n')
+
+            def on_line(line: str) -> None:
                 log.write(line)
                 lines.append(line)
                 if SHOW.search(line):
                     line = MMENGINE_PREFIX.sub('', line.rstrip())
                     print('    ' + line[:160], flush=True)
-            returncode = process.wait()
+
+            returncode = self.launch(args, on_line)
         wall = time.perf_counter() - start
-        cpu = _children_cpu() - cpu_start
+        cpu = _cpu_time() - cpu_start
         self.timings[name] = dict(wall_s=round(wall, 1), cpu_s=round(cpu, 1))
         if returncode:
             print(''.join(lines[-30:]), file=sys.stderr)
@@ -128,9 +150,11 @@ def _short(arg: str) -> str:
     return arg
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _cpu_time() -> float:
+    """CPU seconds of this process and its finished children."""
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                 resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
 def tool(path: str) -> Optional[str]:
@@ -178,127 +202,156 @@ def read_top1(output: str) -> Optional[float]:
     return round(float(values[-1]) * 100, 2) if values else None
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    sizes = QUICK if args.quick else FULL
-    work_dir = osp.abspath(args.work_dir)
-    data_root = osp.abspath(args.data_root)
-    os.makedirs(work_dir, exist_ok=True)
-    steps = Step(work_dir)
-    demo_start = time.perf_counter()
-    artefacts: Dict[str, str] = {}
-    results: Dict[str, dict] = {}
+# ------------------------------------------------------------------- steps
+class Demo:
+    """The demo's steps, sharing the work dir, the runs and the timings."""
 
-    # 1. the dataset ------------------------------------------------------
-    print(f'==> [data] Synthetic Motion in {data_root}', flush=True)
-    start = time.perf_counter()
-    sys.path.insert(0, ROOT)
-    from mmsparseformer.datasets.synthetic_motion import \
-        generate_synthetic_motion
-    dataset = generate_synthetic_motion(
-        data_root,
-        num_train=sizes['num_train'],
-        num_val=sizes['num_val'],
-        num_test=sizes['num_test'],
-        seed=args.seed,
-        num_workers=args.num_workers)
-    steps.timings['data'] = dict(
-        wall_s=round(time.perf_counter() - start, 1),
-        generated=dataset['generated'])
-    print(f'    {"generated" if dataset["generated"] else "reused"}: '
-          f'{sizes["num_train"]} train / {sizes["num_val"]} val / '
-          f'{sizes["num_test"]} test clips, classes '
-          f'{dataset["meta"]["renderer"]["classes"]}', flush=True)
-    artefacts['dataset'] = data_root
+    def __init__(self, args: argparse.Namespace,
+                 launch: Optional[Launch] = None) -> None:
+        self.args = args
+        self.sizes = QUICK if args.quick else FULL
+        self.work_dir = osp.abspath(args.work_dir)
+        self.data_root = osp.abspath(args.data_root)
+        os.makedirs(self.work_dir, exist_ok=True)
+        self.steps = Step(self.work_dir, launch)
+        self.runs = [('video', VIDEO_CONFIG)]
+        if not args.no_control:
+            self.runs.append(('control', CONTROL_CONFIG))
+        self.results: Dict[str, dict] = {}
+        self.dataset: dict = {}
+        self.options: List[str] = []
 
-    runs = [('video', VIDEO_CONFIG)]
-    if not args.no_control:
-        runs.append(('control', CONTROL_CONFIG))
-    options = data_options(dataset) + [f'randomness.seed={args.seed}']
-    if sizes['max_epochs']:
-        options += [f'train_cfg.max_epochs={sizes["max_epochs"]}']
+    def generate_data(self) -> None:
+        """1. Synthetic Motion (once; later runs reuse it)."""
+        sizes = self.sizes
+        print(f'==> [data] Synthetic Motion in {self.data_root}', flush=True)
+        start = time.perf_counter()
+        self.dataset = generate_synthetic_motion(
+            self.data_root,
+            num_train=sizes['num_train'],
+            num_val=sizes['num_val'],
+            num_test=sizes['num_test'],
+            seed=self.args.seed,
+            num_workers=self.args.num_workers)
+        self.steps.timings['data'] = dict(
+            wall_s=round(time.perf_counter() - start, 1),
+            generated=self.dataset['generated'])
+        print(f'    {"generated" if self.dataset["generated"] else "reused"}: '
+              f'{sizes["num_train"]} train / {sizes["num_val"]} val / '
+              f'{sizes["num_test"]} test clips, classes '
+              f'{self.dataset["meta"]["renderer"]["classes"]}', flush=True)
+        self.options = data_options(self.dataset) + [
+            f'randomness.seed={self.args.seed}'
+        ]
+        if sizes['max_epochs']:
+            self.options += [f'train_cfg.max_epochs={sizes["max_epochs"]}']
 
-    # 2. train -------------------------------------------------------------
-    train_py = tool('tools/train.py')
-    for name, config in runs:
-        run_dir = osp.join(work_dir, name)
-        results[name] = dict(config=osp.relpath(config, ROOT),
-                             work_dir=run_dir)
-        if train_py:
-            output = steps.run(f'train_{name}', [
-                train_py, config, '--work-dir', run_dir, '--cfg-options'
-            ] + options)
-            results[name]['val_top1'] = read_top1(output)
-            results[name]['checkpoint'] = last_checkpoint(run_dir)
+    def train(self) -> None:
+        """2. Train the video model and its single-frame control."""
+        train_py = tool('tools/train.py')
+        for name, config in self.runs:
+            run_dir = osp.join(self.work_dir, name)
+            self.results[name] = dict(config=osp.relpath(config, ROOT),
+                                      work_dir=run_dir)
+            if train_py:
+                output = self.steps.run(f'train_{name}', [
+                    train_py, config, '--work-dir', run_dir, '--cfg-options'
+                ] + self.options)
+                self.results[name]['val_top1'] = read_top1(output)
+                self.results[name]['checkpoint'] = last_checkpoint(run_dir)
 
-    # 3. test --------------------------------------------------------------
-    test_py = tool('tools/test.py')
-    for name, config in runs:
-        run = results[name]
-        if test_py and 'checkpoint' in run:
-            run['dump'] = osp.join(run['work_dir'], 'test_results.pkl')
-            output = steps.run(f'test_{name}', [
-                test_py, config, run['checkpoint'], '--work-dir',
-                run['work_dir'], '--dump', run['dump'], '--cfg-options'
-            ] + options)
-            run['test_top1'] = read_top1(output)
+    def test(self) -> None:
+        """3. Test both, dumping the predictions."""
+        test_py = tool('tools/test.py')
+        for name, config in self.runs:
+            run = self.results[name]
+            if test_py and 'checkpoint' in run:
+                run['dump'] = osp.join(run['work_dir'], 'test_results.pkl')
+                output = self.steps.run(f'test_{name}', [
+                    test_py, config, run['checkpoint'], '--work-dir',
+                    run['work_dir'], '--dump', run['dump'], '--cfg-options'
+                ] + self.options)
+                run['test_top1'] = read_top1(output)
 
-    # 4. report ------------------------------------------------------------
-    report_py = tool('tools/analysis/report.py')
-    for name, config in runs:
-        run = results[name]
-        if report_py and 'dump' in run:
-            run['report_dir'] = osp.join(work_dir, 'report', name)
-            steps.run(f'report_{name}', [
-                report_py, config, run['dump'], '--name',
-                f'VSF-nano {name}', '--dataset', 'Synthetic Motion',
-                '--no-zoo-table', '--out-dir', run['report_dir']
+    def report(self) -> None:
+        """4. Top-1 against GFLOPs."""
+        report_py = tool('tools/analysis/report.py')
+        for name, config in self.runs:
+            run = self.results[name]
+            if report_py and 'dump' in run:
+                run['report_dir'] = osp.join(self.work_dir, 'report', name)
+                self.steps.run(f'report_{name}', [
+                    report_py, config, run['dump'], '--name',
+                    f'VSF-nano {name}', '--dataset', 'Synthetic Motion',
+                    '--no-zoo-table', '--out-dir', run['report_dir']
+                ])
+
+    def test_clips(self) -> List[str]:
+        """The first test clips, for inference and visualisation."""
+        with open(self.dataset['ann_files']['test']) as f:
+            test_lines = [line.split() for line in f.read().splitlines()]
+        return [
+            osp.join(self.dataset['video_dirs']['test'], name)
+            for name, _ in test_lines[:self.sizes['infer_clips']]
+        ]
+
+    def infer(self, clips: List[str]) -> None:
+        """5. Recognise a few test clips."""
+        infer_py = tool('tools/infer.py')
+        video = self.results['video']
+        if infer_py and 'checkpoint' in video:
+            video['infer'] = osp.join(self.work_dir, 'infer.json')
+            self.steps.run('infer', [
+                infer_py, VIDEO_CONFIG, video['checkpoint'], *clips,
+                '--topk', '2', '--label-map', self.dataset['label_map'],
+                '--out', video['infer'], '--device', 'cpu'
             ])
 
-    # 5. inference on a few test clips -------------------------------------
-    infer_py = tool('tools/infer.py')
-    video = results['video']
-    with open(dataset['ann_files']['test']) as f:
-        test_lines = [line.split() for line in f.read().splitlines()]
-    clips = [
-        osp.join(dataset['video_dirs']['test'], name)
-        for name, _ in test_lines[:sizes['infer_clips']]
-    ]
-    if infer_py and 'checkpoint' in video:
-        video['infer'] = osp.join(work_dir, 'infer.json')
-        steps.run('infer', [
-            infer_py, VIDEO_CONFIG, video['checkpoint'], *clips, '--topk',
-            '2', '--label-map', dataset['label_map'], '--out',
-            video['infer'], '--device', 'cpu'
-        ])
+    def visualize(self, clips: List[str]) -> None:
+        """6. Draw where the tokens look."""
+        vis_py = tool('tools/visualize_tokens.py')
+        video = self.results['video']
+        if vis_py and 'checkpoint' in video:
+            video['tokens'] = osp.join(self.work_dir, 'tokens', 'tokens.gif')
+            os.makedirs(osp.dirname(video['tokens']), exist_ok=True)
+            self.steps.run('visualize_tokens', [
+                vis_py, VIDEO_CONFIG, video['checkpoint'], clips[0], '--out',
+                video['tokens'], '--device', 'cpu', '--height', '192'
+            ])
 
-    # 6. token visualisation -----------------------------------------------
-    vis_py = tool('tools/visualize_tokens.py')
-    if vis_py and 'checkpoint' in video:
-        video['tokens'] = osp.join(work_dir, 'tokens', 'tokens.gif')
-        os.makedirs(osp.dirname(video['tokens']), exist_ok=True)
-        steps.run('visualize_tokens', [
-            vis_py, VIDEO_CONFIG, video['checkpoint'], clips[0], '--out',
-            video['tokens'], '--device', 'cpu', '--height', '192'
-        ])
+    def summary(self, total_s: float) -> dict:
+        """What ran, how long each step took, and where everything is."""
+        return dict(
+            quick=self.args.quick,
+            total_wall_s=round(total_s, 1),
+            total_cpu_s=round(_cpu_time(), 1),
+            steps=self.steps.timings,
+            runs=self.results,
+            dataset=dict(root=self.data_root, meta=self.dataset['meta']))
 
-    total = time.perf_counter() - demo_start
-    summary = dict(
-        quick=args.quick,
-        total_wall_s=round(total, 1),
-        total_cpu_s=round(_children_cpu() + resource.getrusage(
-            resource.RUSAGE_SELF).ru_utime, 1),
-        steps=steps.timings,
-        runs=results,
-        dataset=dict(root=data_root, meta=dataset['meta']))
-    summary_path = osp.join(work_dir, 'summary.json')
+
+def main(argv: Optional[List[str]] = None,
+         launch: Optional[Launch] = None) -> int:
+    """Run the demo; ``launch`` runs each tool (default: a subprocess)."""
+    demo = Demo(parse_args(argv), launch)
+    start = time.perf_counter()
+    demo.generate_data()
+    demo.train()
+    demo.test()
+    demo.report()
+    clips = demo.test_clips()
+    demo.infer(clips)
+    demo.visualize(clips)
+    summary = demo.summary(time.perf_counter() - start)
+    summary_path = osp.join(demo.work_dir, 'summary.json')
     with open(summary_path, 'w') as f:
         json.dump(summary, f, indent=2)
-    print_summary(summary, summary_path, dataset)
+    print_summary(summary, summary_path, demo.dataset)
     return 0
 
 
 def print_summary(summary: dict, path: str, dataset: dict) -> None:
+    """The test accuracies beside chance, and every artefact."""
     runs = summary['runs']
     print('\n' + '=' * 72)
     print(f'Demo finished in {summary["total_wall_s"]:.0f} s '
@@ -316,6 +369,11 @@ def print_summary(summary: dict, path: str, dataset: dict) -> None:
         print(f'  The tubes read motion: {video["test_top1"]:.1f} % with 8 '
               f'frames against {control["test_top1"]:.1f} % from single '
               'frames, which cannot tell the classes apart.')
+    print_artefacts(runs, path, dataset)
+
+
+def print_artefacts(runs: Dict[str, dict], path: str, dataset: dict) -> None:
+    """Where every output of the demo is."""
     print('\nArtefacts:')
     print(f'  dataset            {dataset["root"]}')
     print(f'  label map          {dataset["label_map"]}')
@@ -337,7 +395,3 @@ def print_summary(summary: dict, path: str, dataset: dict) -> None:
         print(f'  token sheet        {video["tokens"][:-4]}.png')
     print(f'  logs               {osp.join(osp.dirname(path), "logs")}')
     print(f'  summary            {path}')
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -15,9 +15,22 @@ are in the file's metadata).
 import argparse
 import sys
 import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from ..analysis.benchmark import timed_calls
+from ..apis import build_recognizer
+from ..checkpoint_io import CheckpointError
+from ..deployment import (INPUT_NAME, MIN_OPSET, ExportError, check_opset,
+                          export_onnx, onnx_session, reference_path,
+                          require_onnx, verify_onnx)
+from ..models import ClipRecognizer
+from ..utils.config import load_config, read_view_protocol
 
 
-def parse_args(argv=None):
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', help='the model config')
     parser.add_argument('checkpoint', help='checkpoint of the model')
@@ -35,8 +48,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--opset',
         type=int,
-        default=20,
-        help='ONNX opset (>= 20: 5-D GridSample; default 20)')
+        default=MIN_OPSET,
+        help=f'ONNX opset (>= {MIN_OPSET}: 5-D GridSample; default '
+        f'{MIN_OPSET})')
     parser.add_argument(
         '--verify',
         action='store_true',
@@ -62,24 +76,12 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def time_per_run(func, iters: int):
-    """Wall and CPU seconds per call, after one warm-up call."""
-    func()
-    wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(iters):
-        func()
-    return ((time.perf_counter() - wall) / iters,
-            (time.process_time() - cpu) / iters)
-
-
-def benchmark(recognizer, path, shape, iters, threads):
+def benchmark(recognizer: nn.Module, path: str, shape: Sequence[int],
+              iters: int,
+              threads: Optional[int]) -> Dict[str, Tuple[float, float]]:
     """PyTorch eager (as configured, and through the reference path the
-    ONNX graph follows) against onnxruntime, on one input."""
-    import torch
-
-    from mmsparseformer.apis import ClipRecognizer
-    from mmsparseformer.deployment import INPUT_NAME, onnx_session
-    from mmsparseformer.deployment.onnx_export import reference_path
+    ONNX graph follows) against onnxruntime, on one input: wall and CPU
+    seconds per run, after one warm-up run."""
     if threads:
         torch.set_num_threads(threads)
     threads = torch.get_num_threads()
@@ -93,64 +95,72 @@ def benchmark(recognizer, path, shape, iters, threads):
         with torch.no_grad():
             model(clips)
 
-    results = {'pytorch': time_per_run(run_torch, iters)}
+    results = {'pytorch': timed_calls(run_torch, iters)}
     if getattr(recognizer.backbone, 'fast_path', False):
         with reference_path(model):
-            results['pytorch, reference path'] = time_per_run(
-                run_torch, iters)
-    results['onnxruntime'] = time_per_run(
+            results['pytorch, reference path'] = timed_calls(run_torch, iters)
+    results['onnxruntime'] = timed_calls(
         lambda: session.run(['scores'], feed), iters)
+    print_latency(results, iters, batch, threads, shape)
+    return results
+
+
+def print_latency(results: Dict[str, Tuple[float, float]], iters: int,
+                  batch: int, threads: int, shape: Sequence[int]) -> None:
+    """Latency per clip of each runtime, and its ratio to onnxruntime."""
     print(f'\nLatency per clip ({iters} runs after 1 warm-up, batch {batch},'
           f' {threads} threads, input {"x".join(map(str, shape[1:]))}):')
     width = max(len(name) for name in results)
     for name, (wall, cpu) in results.items():
         print(f'  {name:<{width}}  {wall / batch:.3f} s wall, '
               f'{cpu / batch:.3f} s CPU')
-    for name in results:
+    ort_wall, ort_cpu = results['onnxruntime']
+    for name, (wall, cpu) in results.items():
         if name != 'onnxruntime':
-            print(f'  {name} / onnxruntime: '
-                  f'{results[name][0] / results["onnxruntime"][0]:.2f} '
-                  f'(wall), '
-                  f'{results[name][1] / results["onnxruntime"][1]:.2f} (CPU)')
-    return results
+            print(f'  {name} / onnxruntime: {wall / ort_wall:.2f} (wall), '
+                  f'{cpu / ort_cpu:.2f} (CPU)')
 
 
-def main(argv=None) -> int:
+def export(args: argparse.Namespace) -> Tuple[nn.Module, Tuple[int, ...]]:
+    """Build the recognizer and export it; returns it and the input shape
+    ``(B, T, H, W)``."""
+    require_onnx()
+    check_opset(args.opset)
+    cfg = load_config(args.config)
+    shape = tuple(args.shape or (1, *read_view_protocol(cfg).shape))
+    recognizer = build_recognizer(cfg, args.checkpoint)
+    start = time.perf_counter()
+    export_onnx(
+        recognizer,
+        args.out,
+        shape,
+        dynamic_batch=args.dynamic_batch,
+        opset=args.opset,
+        metadata=dict(config=str(args.config)))
+    print(f'Exported {args.out} (opset {args.opset}, input clips '
+          f'{"x".join(map(str, (shape[0], 3) + tuple(shape[1:])))}'
+          f'{" with a dynamic batch" if args.dynamic_batch else ""}) in '
+          f'{time.perf_counter() - start:.1f} s')
+    return recognizer, shape
+
+
+def verify(args: argparse.Namespace, recognizer: nn.Module,
+           shape: Tuple[int, ...]) -> None:
+    """onnxruntime against PyTorch (two batch sizes for a dynamic batch)."""
+    batches = [shape[0], shape[0] + 1] if args.dynamic_batch else [shape[0]]
+    diff = verify_onnx(args.out, recognizer, batches, shape[1:],
+                       args.tolerance)
+    print(f'Verified with onnxruntime (batch '
+          f'{", ".join(map(str, batches))}): max |ONNX - PyTorch| = '
+          f'{diff:.3g} (tolerance {args.tolerance:g})')
+
+
+def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    import mmsparseformer  # noqa: F401  (compat fixes, registries)
-    from mmsparseformer.analysis import load_config, read_view_protocol
-    from mmsparseformer.apis import build_recognizer
-    from mmsparseformer.checkpoint_io import CheckpointError
-    from mmsparseformer.deployment import (ExportError, check_opset,
-                                           export_onnx, require_onnx,
-                                           verify_onnx)
     try:
-        require_onnx()
-        check_opset(args.opset)
-        cfg = load_config(args.config)
-        shape = args.shape or (1, *read_view_protocol(cfg).shape)
-        recognizer = build_recognizer(cfg, args.checkpoint)
-        start = time.perf_counter()
-        export_onnx(
-            recognizer,
-            args.out,
-            shape,
-            dynamic_batch=args.dynamic_batch,
-            opset=args.opset,
-            metadata=dict(config=str(args.config)))
-        print(f'Exported {args.out} (opset {args.opset}, input clips '
-              f'{"x".join(map(str, (shape[0], 3) + tuple(shape[1:])))}'
-              f'{" with a dynamic batch" if args.dynamic_batch else ""}) in '
-              f'{time.perf_counter() - start:.1f} s')
+        recognizer, shape = export(args)
         if args.verify:
-            batches = [shape[0], shape[0] + 1] if args.dynamic_batch else [
-                shape[0]
-            ]
-            diff = verify_onnx(args.out, recognizer, batches, shape[1:],
-                               args.tolerance)
-            print(f'Verified with onnxruntime (batch '
-                  f'{", ".join(map(str, batches))}): max |ONNX - PyTorch| = '
-                  f'{diff:.3g} (tolerance {args.tolerance:g})')
+            verify(args, recognizer, shape)
         if args.benchmark:
             benchmark(recognizer, args.out, shape, args.benchmark,
                       args.threads)
@@ -162,7 +172,3 @@ def main(argv=None) -> int:
         print(f'error: {err}', file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

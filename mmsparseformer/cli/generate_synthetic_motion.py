@@ -8,12 +8,13 @@ Example::
 """
 import argparse
 import time
+from typing import List, Optional
 
-from mmsparseformer.datasets.synthetic_motion import (
-    DEFAULT_CLASSES, MOTIONS, generate_synthetic_motion)
+from ..datasets.synthetic_motion import (DEFAULT_CLASSES, MOTIONS,
+                                         generate_synthetic_motion)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Generate the Synthetic Motion video dataset')
     parser.add_argument('--root', default='data/synthetic',
@@ -35,11 +36,11 @@ def parse_args() -> argparse.Namespace:
                         help='processes that render and encode')
     parser.add_argument('--overwrite', action='store_true',
                         help='regenerate even if an identical dataset exists')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
     start = time.perf_counter()
     result = generate_synthetic_motion(
         args.root,
@@ -61,7 +62,4 @@ def main() -> None:
     for split, path in result['ann_files'].items():
         print(f'  {split}: {path}')
     print(f'  label map: {result["label_map"]}')
-
-
-if __name__ == '__main__':
-    main()
+    return 0

@@ -22,9 +22,16 @@ import json
 import os.path as osp
 import sys
 import time
+from typing import List, Optional
+
+import torch
+
+from ..apis import (VideoInferencer, build_inferencer, collect_videos,
+                    infer_videos, load_label_map)
+from ..checkpoint_io import CheckpointError
 
 
-def parse_args(argv=None):
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         usage='%(prog)s CONFIG CHECKPOINT INPUT [INPUT ...] [options]\n'
@@ -99,29 +106,44 @@ def default_device(backend: str) -> str:
             return 'cpu'
         return 'cuda:0' if 'CUDAExecutionProvider' in \
             onnxruntime.get_available_providers() else 'cpu'
-    import torch
     return 'cuda:0' if torch.cuda.is_available() else 'cpu'
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    import mmsparseformer  # noqa: F401  (compat fixes, registries)
-    from mmsparseformer.apis import (build_inferencer, collect_videos,
-                                     infer_videos, load_label_map)
-    from mmsparseformer.checkpoint_io import CheckpointError
+def check_inputs(args: argparse.Namespace) -> List[str]:
+    """The videos to recognise; ``ValueError`` for a bad argument."""
     if args.topk < 1:
-        print('error: --topk must be >= 1', file=sys.stderr)
-        return 2
-    device = args.device or default_device(args.backend)
+        raise ValueError('--topk must be >= 1')
     if args.out and not osp.isdir(osp.dirname(osp.abspath(args.out))):
-        print(f'error: the folder of --out {args.out} does not exist',
-              file=sys.stderr)
-        return 2
+        raise ValueError(f'the folder of --out {args.out} does not exist')
     videos = collect_videos(args.inputs)
     if not videos:
-        print(f'error: no video files in {args.inputs}', file=sys.stderr)
-        return 2
+        raise ValueError(f'no video files in {args.inputs}')
+    return videos
+
+
+def write_summary(args: argparse.Namespace, inferencer: VideoInferencer,
+                  device: str, results: List[dict]) -> None:
+    """The JSON of ``--out``: the settings and every video's result."""
+    summary = dict(
+        config=args.config,
+        checkpoint=args.checkpoint,
+        backend=inferencer.backend.name,
+        device=device,
+        topk=args.topk,
+        label_map=args.label_map,
+        num_videos=len(results),
+        num_failed=sum('error' in r for r in results),
+        results=results)
+    with open(args.out, 'w') as f:
+        json.dump(summary, f, indent=2)
+    print(f'Results written to {args.out}')
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    device = args.device or default_device(args.backend)
     try:
+        videos = check_inputs(args)
         inferencer = build_inferencer(
             args.config,
             args.checkpoint,
@@ -134,32 +156,15 @@ def main(argv=None) -> int:
             KeyError, ImportError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-
     start = time.perf_counter()
     results = infer_videos(inferencer, videos, args.topk, names)
     elapsed = time.perf_counter() - start
     for result in results:
         print(format_result(result))
-    failed = [r for r in results if 'error' in r]
-    print(f'\n{len(results) - len(failed)} of {len(results)} videos '
-          f'recognised ({len(failed)} failed) in {elapsed:.1f} s on '
+    failed = sum('error' in r for r in results)
+    print(f'\n{len(results) - failed} of {len(results)} videos '
+          f'recognised ({failed} failed) in {elapsed:.1f} s on '
           f'{device} ({inferencer.backend.name})')
     if args.out:
-        summary = dict(
-            config=args.config,
-            checkpoint=args.checkpoint,
-            backend=inferencer.backend.name,
-            device=device,
-            topk=args.topk,
-            label_map=args.label_map,
-            num_videos=len(results),
-            num_failed=len(failed),
-            results=results)
-        with open(args.out, 'w') as f:
-            json.dump(summary, f, indent=2)
-        print(f'Results written to {args.out}')
-    return 1 if len(failed) == len(results) else 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())
+        write_summary(args, inferencer, device, results)
+    return 1 if failed == len(results) else 0

@@ -21,16 +21,28 @@ Example::
 """
 import argparse
 import json
-import sys
 import time
 from contextlib import nullcontext
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from ..analysis.benchmark import (PeakMemory, release_memory, timed_calls,
+                                  warm_up_runtime)
+from ..analysis.flops import count_flops
+from ..models import ClipRecognizer, SparseFormerHead, VideoSparseFormer
+from ..ops import (library_name, load_cpu_kernels, load_error,
+                   suspend_cpu_kernels)
+from ..utils.markdown import markdown_table
+from ..utils.micro import MICRO_ARCH, randomise_adaptive_layers
 
-def parse_args(argv=None):
+#: Stds of the adaptive layers' random weights (as after training).
+ADAPTIVE_STD = {'offsets.fc.weight': 0.02, 'roi_adjust.fc.weight': 0.01}
+AMP_DTYPES = dict(fp16=torch.float16, bf16=torch.bfloat16)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument(
         '--arch', default='tiny',
@@ -62,54 +74,38 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-class Classifier(torch.nn.Module):
-    """Backbone + head: normalised clips to class scores."""
-
-    def __init__(self, backbone, head) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.cls_head = head
-
-    def forward(self, clips):
-        return self.cls_head(self.backbone(clips))
-
-
-def build_model(args, device) -> Classifier:
-    from mmsparseformer.models import SparseFormerHead, VideoSparseFormer
-    from mmsparseformer.testing import MICRO_ARCH
+def build_model(args: argparse.Namespace,
+                device: torch.device) -> ClipRecognizer:
+    """VideoSparseFormer and its head, freshly initialised, with small
+    random weights in the zero-initialised adaptive layers (which would
+    leave the geometry static), as after training."""
     torch.manual_seed(0)
     arch = MICRO_ARCH if args.arch == 'micro' else args.arch
     backbone = VideoSparseFormer(arch, replicates=args.replicates)
     backbone.init_weights()
-    # zero-initialised adaptive layers would leave the geometry static:
-    # give them small random weights, as after training
-    for unit in backbone.units:
-        if unit.sampling:
-            torch.nn.init.normal_(unit.offsets.fc.weight, std=0.02)
-            torch.nn.init.normal_(unit.roi_adjust.fc.weight, std=0.01)
+    randomise_adaptive_layers(backbone, ADAPTIVE_STD)
     head = SparseFormerHead(args.num_classes, backbone.embed_dims)
     head.init_weights()
-    return Classifier(backbone, head).to(device).eval()
+    return ClipRecognizer.from_parts(backbone, head).to(device).eval()
 
 
-def autocast(args, device):
-    dtype = dict(fp16=torch.float16, bf16=torch.bfloat16).get(args.amp)
+def autocast(args: argparse.Namespace, device: torch.device):
+    """``torch.autocast`` with ``--amp``'s dtype (disabled without)."""
+    dtype = AMP_DTYPES.get(args.amp)
     return torch.autocast(
         device_type=device.type, dtype=dtype, enabled=dtype is not None)
 
 
 def matmul_rate(size: int, device, dtype=torch.float32) -> float:
     """Dense matmul multiply-accumulates per second."""
-    from mmsparseformer.analysis.benchmark import timed_calls
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     wall, _ = timed_calls(lambda: a @ b, iters=5, warmup=2, device=device)
     return size**3 / wall
 
 
-def model_macs(model: Classifier, shape, device) -> int:
+def model_macs(model: ClipRecognizer, shape, device) -> int:
     """MACs of one clip, every op counted (the reference path's ops)."""
-    from mmsparseformer.analysis import count_flops
     fast = model.backbone.fast_path
     model.backbone.fast_path = False
     try:
@@ -121,8 +117,6 @@ def model_macs(model: Classifier, shape, device) -> int:
 
 def measure(model, step, args, device, memory) -> dict:
     """Wall / CPU seconds per call and peak memory (MB) of ``step``."""
-    from mmsparseformer.analysis.benchmark import (release_memory,
-                                                   timed_calls)
     release_memory()
     baseline = memory.current()
     memory.reset()
@@ -132,7 +126,8 @@ def measure(model, step, args, device, memory) -> dict:
 
 def run_inference(model, batch, args, device, memory,
                   kernels: bool) -> dict:
-    from mmsparseformer.ops import suspend_cpu_kernels
+    """Every path's inference time, and the largest score difference of
+    the fast variants from the reference."""
     clips = torch.randn(batch, 3, *args.shape, device=device)
     paths = [('reference', False, False), ('fast', True, False)]
     if kernels:
@@ -144,7 +139,7 @@ def run_inference(model, batch, args, device, memory,
         @torch.no_grad()
         def step():
             with autocast(args, device):
-                outputs[name] = model(clips).float()
+                outputs[name] = model.forward_logits(clips).float()
 
         context = suspend_cpu_kernels() if suspended else nullcontext()
         with context:
@@ -157,6 +152,8 @@ def run_inference(model, batch, args, device, memory,
 
 
 def run_training(model, batch, args, device, memory) -> dict:
+    """A training step (forward and backward) on each path, and the largest
+    difference of the initial RoIs' gradients."""
     clips = torch.randn(batch, 3, *args.shape, device=device)
     labels = torch.randint(args.num_classes, (batch, ), device=device)
     model.train()
@@ -168,7 +165,8 @@ def run_training(model, batch, args, device, memory) -> dict:
             model.zero_grad(set_to_none=True)
             torch.manual_seed(0)  # same stochastic-depth draws on both paths
             with autocast(args, device):
-                loss = F.cross_entropy(model(clips).float(), labels)
+                loss = F.cross_entropy(
+                    model.forward_logits(clips).float(), labels)
             loss.backward()
             grads[name] = model.backbone.initial_rois.grad.clone()
 
@@ -179,7 +177,9 @@ def run_training(model, batch, args, device, memory) -> dict:
     return results
 
 
-def format_table(rows: List[Dict], floor_per_clip: Optional[float]) -> str:
+def format_table(rows: Sequence[Dict],
+                 floor_per_clip: Optional[float]) -> str:
+    """A markdown table of the measured cases."""
     header = ('case', 'reference s/clip', 'fast s/clip', 'speed-up',
               'fast / floor', 'no kernels s/clip', 'max |diff|',
               'ref peak MB', 'fast peak MB')
@@ -196,33 +196,14 @@ def format_table(rows: List[Dict], floor_per_clip: Optional[float]) -> str:
                       f'{ref["wall"] / fast["wall"]:.2f}x', floor, pytorch,
                       f'{row["max_diff"]:.1e}', f'{ref["peak_mb"]:.0f}',
                       f'{fast["peak_mb"]:.0f}'))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = ['| ' + ' | '.join(c.ljust(w) for c, w in zip(line, widths)) + ' |'
-           for line in lines]
-    out.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
-    return '\n'.join(out)
+    return markdown_table(lines)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    import mmsparseformer  # noqa: F401
-    from mmsparseformer.analysis.benchmark import PeakMemory, warm_up_runtime
-    from mmsparseformer.ops import library_name, load_cpu_kernels, load_error
-    device = torch.device(args.device)
-    kernels = device.type == 'cpu' and args.amp is None and \
-        load_cpu_kernels()
-    warm_up_runtime(args.device)
-    model = build_model(args, device)
-    macs = model_macs(model, args.shape, device)
-    matmul_dtype = torch.float32 if args.amp is None else dict(
-        fp16=torch.float16, bf16=torch.bfloat16)[args.amp]
-    rate = matmul_rate(args.matmul_size, device, matmul_dtype)
-    floor = macs / rate
+def measure_cases(args: argparse.Namespace, model: ClipRecognizer,
+                  device: torch.device, kernels: bool) -> List[Dict]:
+    """Inference at every batch size, then a training step."""
     memory = PeakMemory(device)
     rows = []
-    start = time.perf_counter()
     for batch in args.batches:
         result = run_inference(model, batch, args, device, memory, kernels)
         rows.append(dict(case=f'inference, batch {batch}', clips=batch,
@@ -232,6 +213,13 @@ def main(argv=None) -> int:
         rows.append(dict(case=f'train step (fwd+bwd), batch '
                          f'{args.train_batch}', clips=args.train_batch,
                          train=True, **result))
+    return rows
+
+
+def print_header(args: argparse.Namespace, device: torch.device,
+                 rate: float, macs: int, kernels: bool) -> None:
+    """The setting, the matmul floor and whether the kernels run."""
+    matmul_dtype = AMP_DTYPES.get(args.amp, torch.float32)
     print(f'VideoSparseFormer-{args.arch}, replicates {args.replicates}, '
           f'clip {"x".join(map(str, args.shape))}, device {device}, '
           f'threads {torch.get_num_threads()}, amp {args.amp or "off"}, '
@@ -239,12 +227,29 @@ def main(argv=None) -> int:
     print(f'matmul rate {rate / 1e9:.1f} GMAC/s ({args.matmul_size}^2 '
           f'{str(matmul_dtype).replace("torch.", "")} matmul, this run); '
           f'model {macs / 1e9:.2f} GMACs/clip (every op) -> floor '
-          f'{floor:.3f} s/clip')
+          f'{macs / rate:.3f} s/clip')
     if device.type == 'cpu':
         print(f'CPU kernels: {library_name()} ' + (
             'in use for inference (training records autograd: PyTorch ops)'
             if kernels else f'not used ({load_error() or "disabled or amp"})'))
-    print(format_table(rows, floor))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    kernels = device.type == 'cpu' and args.amp is None and \
+        load_cpu_kernels()
+    warm_up_runtime(args.device)
+    model = build_model(args, device)
+    macs = model_macs(model, args.shape, device)
+    rate = matmul_rate(args.matmul_size, device,
+                       AMP_DTYPES.get(args.amp, torch.float32))
+    start = time.perf_counter()
+    rows = measure_cases(args, model, device, kernels)
+    print_header(args, device, rate, macs, kernels)
+    print(format_table(rows, macs / rate))
     print(f'(measured in {time.perf_counter() - start:.0f} s; times are '
           'wall-clock; max |diff| compares class scores for inference, every '
           'fast variant against the reference, and the initial-RoI gradient '
@@ -252,9 +257,5 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(args=vars(args), macs=macs, matmul_rate=rate,
-                           floor=floor, rows=rows), f, indent=2)
+                           floor=macs / rate, rows=rows), f, indent=2)
     return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -1,17 +1,16 @@
-# MMAction2's tools/test.py (same flags, same behaviour) with mmsparseformer
-# imported, the gloo fallback for distributed runs without CUDA, and one-line
-# errors for the mistakes a user can fix (see mmsparseformer/engine).
+"""``tools/test.py``: MMAction2's tools/test.py (same flags, same
+behaviour) with mmsparseformer imported, the gloo fallback for distributed
+runs without CUDA, and one-line errors for the mistakes a user can fix
+(see :mod:`mmsparseformer.engine`)."""
 import argparse
-import os
-import os.path as osp
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-import mmsparseformer  # noqa: F401  (compat fixes, registers the models)
-from mmsparseformer.engine import (ToolError, build_tool_runner,
-                                   check_checkpoint_file, finish_distributed,
-                                   load_tool_config, report_tool_errors)
+from ..engine import (ToolError, add_runner_args, build_tool_runner,
+                      check_checkpoint_file, finish_distributed,
+                      load_tool_config, parse_runner_args,
+                      report_tool_errors, set_work_dir)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -26,16 +25,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--dump',
         type=str,
         help='dump predictions to a pickle file for offline evaluation')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
     parser.add_argument(
         '--show-dir',
         help='directory where the visualization images will be saved.')
@@ -53,16 +42,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=float,
         default=2,
         help='display time of every window. (second)')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_args(parser)
+    return parse_runner_args(parser, argv)
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -106,14 +87,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
         # work_dir is determined in this priority: CLI > segment in file >
         # filename
-        if args.work_dir is not None:
-            # update configs according to CLI args if args.work_dir is not
-            # None
-            cfg.work_dir = args.work_dir
-        elif cfg.get('work_dir', None) is None:
-            # use config filename as default work_dir if cfg.work_dir is None
-            cfg.work_dir = osp.join('./work_dirs',
-                                    osp.splitext(osp.basename(args.config))[0])
+        set_work_dir(cfg, args.work_dir, args.config)
 
         check_checkpoint_file(args.checkpoint)
         cfg.load_from = args.checkpoint

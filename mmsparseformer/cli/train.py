@@ -1,19 +1,18 @@
-# MMAction2's tools/train.py (same flags, same behaviour) with mmsparseformer
-# imported, the gloo fallback for distributed runs without CUDA, and one-line
-# errors for the mistakes a user can fix (see mmsparseformer/engine).
+"""``tools/train.py``: MMAction2's tools/train.py (same flags, same
+behaviour) with mmsparseformer imported, the gloo fallback for distributed
+runs without CUDA, and one-line errors for the mistakes a user can fix
+(see :mod:`mmsparseformer.engine`)."""
 import argparse
-import os
-import os.path as osp
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.device import get_device
 from mmengine.runner import find_latest_checkpoint
 
-import mmsparseformer  # noqa: F401  (compat fixes, registers the models)
-from mmsparseformer.engine import (ToolError, build_tool_runner,
-                                   check_checkpoint_file, finish_distributed,
-                                   load_tool_config, report_tool_errors)
+from ..engine import (ToolError, add_runner_args, build_tool_runner,
+                      check_checkpoint_file, finish_distributed,
+                      load_tool_config, parse_runner_args,
+                      report_tool_errors, set_work_dir)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -50,27 +49,25 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--deterministic',
         action='store_true',
         help='whether to set deterministic options for CUDNN backend.')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    add_runner_args(parser)
+    return parse_runner_args(parser, argv)
 
-    return args
+
+def enable_amp(cfg: Config, config_file: str) -> None:
+    """``--amp``: AmpOptimWrapper with dynamic loss scaling, where a device
+    supports it."""
+    if get_device() == 'cpu':
+        raise ToolError(
+            '--amp needs a CUDA (or NPU/MLU/MUSA) device: mmengine\'s '
+            'AmpOptimWrapper is built on torch.cuda.amp and this machine '
+            'has none. Drop --amp to train in float32 on the CPU.')
+    optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if optim_wrapper not in ['OptimWrapper', 'AmpOptimWrapper']:
+        raise ToolError(
+            '`--amp` is not supported for the custom optimizer wrapper '
+            f'type `{optim_wrapper}` (optim_wrapper.type in {config_file}).')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -83,29 +80,11 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
 
     # work_dir is determined in this priority: CLI > segment in file > filename
-    if args.work_dir is not None:
-        # update configs according to CLI args if args.work_dir is not None
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        # use config filename as default work_dir if cfg.work_dir is None
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.work_dir, args.config)
 
     # enable automatic-mixed-precision training
     if args.amp is True:
-        if get_device() == 'cpu':
-            raise ToolError(
-                '--amp needs a CUDA (or NPU/MLU/MUSA) device: mmengine\'s '
-                'AmpOptimWrapper is built on torch.cuda.amp and this machine '
-                'has none. Drop --amp to train in float32 on the CPU.')
-        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper not in ['OptimWrapper', 'AmpOptimWrapper']:
-            raise ToolError(
-                '`--amp` is not supported for the custom optimizer wrapper '
-                f'type `{optim_wrapper}` (optim_wrapper.type in '
-                f'{args.config}).')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        enable_amp(cfg, args.config)
 
     # resume training
     if args.resume == 'auto':

@@ -19,26 +19,16 @@ official image checkpoint, inflated on the fly) or a fresh init is used.
 import argparse
 import sys
 import time
+from typing import List, Optional
+
+from mmengine.config import DictAction
+
+from ..visualization import (TokenTubeVisualization, save_visualization,
+                             visualize_clip)
 
 
-def parse_args(argv=None):
-    from mmengine import DictAction
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument('config', help='MMAction2 config of the recognizer')
-    parser.add_argument(
-        'checkpoint',
-        help="checkpoint (any SparseFormer layout), or 'none' for the "
-        "config's pretrained / a fresh init")
-    parser.add_argument('video', help='video file')
-    parser.add_argument(
-        '--out', required=True, help='animation to write: .gif or .mp4')
-    parser.add_argument(
-        '--sheet',
-        default=None,
-        help='contact sheet PNG (default: --out with a .png suffix)')
+def _add_selection_args(parser: argparse.ArgumentParser) -> None:
+    """Which units, tokens and repetitions are drawn."""
     parser.add_argument(
         '--units',
         type=int,
@@ -62,6 +52,10 @@ def parse_args(argv=None):
         default='all',
         help='a repeated unit (the focusing unit): one column per '
         'repetition, or only the last one (default: all)')
+
+
+def _add_drawing_args(parser: argparse.ArgumentParser) -> None:
+    """Sizes, frame rate and box opacity of the drawing."""
     parser.add_argument(
         '--height',
         type=int,
@@ -81,6 +75,27 @@ def parse_args(argv=None):
         type=float,
         default=0.,
         help='opacity of boxes far from their tube (default 0: hidden)')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split('\n\n', 1)[1])
+    parser.add_argument('config', help='MMAction2 config of the recognizer')
+    parser.add_argument(
+        'checkpoint',
+        help="checkpoint (any SparseFormer layout), or 'none' for the "
+        "config's pretrained / a fresh init")
+    parser.add_argument('video', help='video file')
+    parser.add_argument(
+        '--out', required=True, help='animation to write: .gif or .mp4')
+    parser.add_argument(
+        '--sheet',
+        default=None,
+        help='contact sheet PNG (default: --out with a .png suffix)')
+    _add_selection_args(parser)
+    _add_drawing_args(parser)
     parser.add_argument(
         '--device', default='cpu', help="device, e.g. 'cpu' or 'cuda:0'")
     parser.add_argument(
@@ -91,10 +106,25 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def print_summary(vis: TokenTubeVisualization) -> None:
+    """What was drawn: the view, the columns, the top classes."""
+    trace = vis.trace
+    for note in trace.notes:
+        print(f'single view: {note}')
+    print(f'{len(trace.frames)} frames {trace.frames.shape[2]}x'
+          f'{trace.frames.shape[1]} (video frames '
+          f'{trace.frame_inds.tolist()}), model input '
+          f'{trace.input_hw[1]}x{trace.input_hw[0]}')
+    print('columns: ' + ', '.join(c['label'] for c in vis.columns) +
+          f'; {len(vis.tokens)} tokens')
+    if trace.scores is not None:
+        top = trace.scores.argsort()[::-1][:5]
+        print('top classes: ' + ', '.join(
+            f'{int(i)} ({trace.scores[i]:.3f})' for i in top))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from mmsparseformer.visualization import (save_visualization,
-                                              visualize_clip)
     checkpoint = None if args.checkpoint.lower() == 'none' else \
         args.checkpoint
     start = time.perf_counter()
@@ -117,23 +147,7 @@ def main(argv=None) -> int:
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
         print(f'visualize_tokens: error: {err}', file=sys.stderr)
         return 1
-    trace = vis.trace
-    for note in trace.notes:
-        print(f'single view: {note}')
-    print(f'{len(trace.frames)} frames {trace.frames.shape[2]}x'
-          f'{trace.frames.shape[1]} (video frames '
-          f'{trace.frame_inds.tolist()}), model input '
-          f'{trace.input_hw[1]}x{trace.input_hw[0]}')
-    print('columns: ' + ', '.join(c['label'] for c in vis.columns) +
-          f'; {len(vis.tokens)} tokens')
-    if trace.scores is not None:
-        top = trace.scores.argsort()[::-1][:5]
-        print('top classes: ' + ', '.join(
-            f'{int(i)} ({trace.scores[i]:.3f})' for i in top))
+    print_summary(vis)
     print(f'wrote {out} ({len(vis.animation)} frames) and {sheet} '
           f'in {time.perf_counter() - start:.1f} s')
     return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())
