@@ -26,15 +26,20 @@ PAPER_PROTOCOL = dict(shape=(32, 224, 224), replicates=8)
 G = 1e9
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config', help='config file')
+def add_shape_arg(parser: argparse.ArgumentParser) -> None:
+    """``--shape T H W``: the clip of one view, instead of the pipeline's."""
     parser.add_argument(
         '--shape',
         type=int,
         nargs=3,
         metavar=('T', 'H', 'W'),
         help='clip shape of one view (default: from the test pipeline)')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config', help='config file')
+    add_shape_arg(parser)
     parser.add_argument(
         '--max-depth',
         type=int,

@@ -26,6 +26,7 @@ from ..analysis.report import (RunRow, ZooEntry, plot_accuracy_vs_gflops,
                                project_model, read_accuracy, read_model_zoo,
                                report_table)
 from ..utils.config import ViewProtocol, load_config, read_view_protocol
+from .get_flops import add_shape_arg
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -34,12 +35,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('results', help='test dump (.pkl) or a .json')
     parser.add_argument(
         '--name', help='model name in the table and plot (default: config)')
-    parser.add_argument(
-        '--shape',
-        type=int,
-        nargs=3,
-        metavar=('T', 'H', 'W'),
-        help='clip shape of one view (default: from the test pipeline)')
+    add_shape_arg(parser)
     parser.add_argument(
         '--dataset',
         default='Kinetics-400',

@@ -1,7 +1,7 @@
-"""``tools/test.py``: MMAction2's tools/test.py (same flags, same
-behaviour) with mmsparseformer imported, the gloo fallback for distributed
-runs without CUDA, and one-line errors for the mistakes a user can fix
-(see :mod:`mmsparseformer.engine`)."""
+"""``tools/test.py``: MMAction2's test tool, same flags and behaviour,
+with what :mod:`.train` adds (this package, gloo without CUDA, one-line
+errors), ``--show-dir`` drawing clips (``ClipVisualizationHook``) and a
+``--dump`` that must be a pickle."""
 import argparse
 from typing import List, Optional
 
