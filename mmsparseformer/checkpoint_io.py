@@ -1,4 +1,12 @@
-"""Reading checkpoint files safely, with errors that name the file."""
+"""Reading checkpoint files safely, with errors that name the file, and
+the small pieces every checkpoint user shares: the state dict inside a
+file, and which file a ``pretrained`` / ``init_cfg`` pair asks for.
+
+The ``torch.serialization`` calls here (``safe_globals``,
+``get_unsafe_globals_in_checkpoint`` ...) exist from torch 2.5, and the
+``weights_only`` default they serve from 2.6: the floor of
+``requirements/runtime.txt`` (checked by :mod:`mmsparseformer.compat`).
+"""
 import os.path as osp
 import pickle
 import zipfile
@@ -68,8 +76,13 @@ def load_checkpoint_file(path: str,
 
 
 def unwrap_state_dict(checkpoint: dict, path: str = '') -> Dict[str, Tensor]:
-    """The state dict inside a checkpoint (under ``state_dict`` or
-    ``model``, or bare), without a DDP ``module.`` prefix."""
+    """The state dict inside a loaded checkpoint: under ``state_dict`` (an
+    mmengine runner checkpoint) or ``model``, or the bare dict; only its
+    tensors, without the ``module.`` prefix of a DDP save.
+
+    Raises:
+        CheckpointError: not a dict, or no tensors in it (naming ``path``).
+    """
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f'{path}: expected a dict checkpoint, got '
                               f'{type(checkpoint).__name__}')
@@ -87,11 +100,12 @@ def unwrap_state_dict(checkpoint: dict, path: str = '') -> Dict[str, Tensor]:
     return state
 
 
-def pretrained_checkpoint(pretrained: Optional[str],
-                          init_cfg: Optional[dict]) -> Optional[str]:
-    """The checkpoint a module loads: ``pretrained``, else the
-    ``checkpoint`` of a ``dict(type='Pretrained', ...)`` ``init_cfg``."""
-    if pretrained is not None:
+def pretrained_checkpoint(pretrained: Optional[str] = None,
+                          init_cfg: Optional[dict] = None) -> Optional[str]:
+    """The checkpoint a module's ``pretrained`` or ``init_cfg`` names:
+    ``pretrained`` first, else the ``checkpoint`` of a
+    ``dict(type='Pretrained', ...)`` ``init_cfg``; ``None`` for neither."""
+    if pretrained:
         return pretrained
     if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
         return init_cfg.get('checkpoint')

@@ -22,9 +22,19 @@ tested in ``tests/test_compat.py``.
    recognizer uses it, so that one warning is silenced. Likewise the
    deprecation warning of ``pkg_resources``, which mmengine imports and
    setuptools < 81 keeps for it (the pin exists for that reason).
+
+Before any fix, :func:`check_torch_version` refuses a torch older than
+:data:`MIN_TORCH`, the first with every ``torch.serialization`` API that
+:mod:`mmsparseformer.checkpoint_io` calls and with ``weights_only`` loading
+by default (the floor of ``requirements/runtime.txt``).
+
+Third-party imports stay inside the functions: this module runs before
+``mmaction`` may be imported and before ``pkg_resources``' warning is
+filtered.
 """
 import importlib.util
 import os.path as osp
+import re
 import sys
 import types
 import warnings
@@ -32,6 +42,10 @@ from typing import List, Optional
 
 import torch
 
+from .checkpoint_io import runner_checkpoint_scope
+
+#: The oldest torch the package supports (``requirements/runtime.txt``).
+MIN_TORCH = (2, 6)
 DRN_MODULE = 'mmaction.models.localizers.drn'
 _applied: Optional[List[str]] = None
 
@@ -109,7 +123,6 @@ def loads_weights_only_by_default() -> bool:
 def load_local_checkpoint(filename: str, map_location=None):
     """mmengine's loader of local checkpoint files, with ``weights_only``
     on and ``getattr`` allowed only for runner checkpoints."""
-    from .checkpoint_io import runner_checkpoint_scope
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
@@ -157,9 +170,24 @@ def silence_pkg_resources_warning() -> bool:
     return True
 
 
+def check_torch_version(version: Optional[str] = None) -> None:
+    """Refuse a torch older than :data:`MIN_TORCH` (its release number;
+    pre-releases and local builds of a supported release pass)."""
+    version = version or torch.__version__
+    release = tuple(int(v) for v in re.findall(r'\d+', version)[:2])
+    if release < MIN_TORCH:
+        floor = '.'.join(map(str, MIN_TORCH))
+        raise ImportError(
+            f'mmsparseformer needs torch>={floor} (found {version}): it '
+            'loads checkpoints with weights_only=True and allow-lists '
+            "mmengine's runner globals through torch.serialization APIs that "
+            f'older torch lacks. Install torch>={floor},<2.15.')
+
+
 def apply_compat_fixes() -> List[str]:
     """Apply every needed fix once; returns the names of those applied."""
     global _applied
+    check_torch_version()
     if _applied is None:
         _applied = []
         if silence_pkg_resources_warning():

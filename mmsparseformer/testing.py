@@ -1,41 +1,86 @@
-"""Small helpers to write video files and annotation lists for tests."""
-import os
+"""Helpers of the tests: a micro recognizer, random videos, lists.
+
+Test-only: no module of the package imports this one. The micro arch and
+the trained-looking initialisation live in :mod:`mmsparseformer.utils`
+(the speed tool uses them too) and are re-exported here.
+"""
+import copy
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
-import cv2
 import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.registry import init_default_scope
 
-#: A tiny VideoSparseFormer arch for tests (about 0.1 M parameters).
-MICRO_ARCH = dict(
-    conv_channels=16,
-    num_tokens=4,
-    num_points=8,
-    focus_dims=32,
-    cortex_dims=64,
-    focus_repeats=2,
-    cortex_depth=2,
-    sampling_units=(0, 1),
-    num_heads=4,
-    mlp_ratio=2)
+from mmaction.registry import MODELS
+from .utils.micro import (ADAPTIVE_WEIGHTS, MICRO_ARCH,
+                          randomise_adaptive_layers)
+from .utils.video_io import write_lines, write_video
+
+__all__ = [
+    'ADAPTIVE_WEIGHTS', 'MICRO_ARCH', 'build_micro_recognizer',
+    'micro_recognizer_cfg', 'randomise_adaptive_layers',
+    'write_random_videos', 'write_lines', 'write_video'
+]
 
 
-def write_video(path: str, frames: np.ndarray, fps: float = 10.) -> str:
-    """Write ``(T, H, W, 3)`` uint8 RGB frames as an ``mp4v`` mp4 file."""
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError('frames must be uint8 of shape (T, H, W, 3), got '
-                         f'{frames.dtype} {frames.shape}')
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    height, width = frames.shape[1:3]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                             (width, height))
-    if not writer.isOpened():
-        raise OSError(f'OpenCV cannot open a video writer for {path}')
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path
+def micro_recognizer_cfg(num_classes: int = 5,
+                         replicates: int = 2,
+                         **head_kwargs) -> dict:
+    """The model config of a ``Recognizer3D`` with :data:`MICRO_ARCH`,
+    ``SparseFormerHead`` (``average_clips='prob'`` unless given) and
+    MMAction2's ImageNet-normalising ``ActionDataPreprocessor``."""
+    head = dict(average_clips='prob')
+    head.update(head_kwargs)
+    return dict(
+        type='Recognizer3D',
+        backbone=dict(
+            type='VideoSparseFormer',
+            arch=copy.deepcopy(MICRO_ARCH),
+            replicates=replicates),
+        cls_head=dict(
+            type='SparseFormerHead',
+            num_classes=num_classes,
+            in_channels=MICRO_ARCH['cortex_dims'],
+            **head),
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            format_shape='NCTHW'))
+
+
+def build_micro_recognizer(model_cfg: Optional[dict] = None,
+                           seed: Optional[int] = 0,
+                           adaptive_std: Optional[float] = None,
+                           classifier_std: Optional[float] = None
+                           ) -> nn.Module:
+    """A freshly initialised recognizer (eval mode) of ``model_cfg``
+    (default :func:`micro_recognizer_cfg`), built through MMAction2's
+    registry.
+
+    Args:
+        seed (int, optional): ``torch.manual_seed`` before building.
+        adaptive_std (float, optional): Randomise the zero-initialised
+            adaptive layers with this std
+            (:func:`~mmsparseformer.utils.micro.randomise_adaptive_layers`).
+        classifier_std (float, optional): Redraw the classifier's weights
+            with this std, so that the class scores spread out.
+    """
+    if seed is not None:
+        torch.manual_seed(seed)
+    init_default_scope('mmaction')
+    model = MODELS.build(copy.deepcopy(model_cfg or micro_recognizer_cfg()))
+    # part by part: the recognizer's own init_weights logs a table
+    model.backbone.init_weights()
+    model.cls_head.init_weights()
+    if adaptive_std is not None:
+        randomise_adaptive_layers(model, adaptive_std)
+    if classifier_std is not None:
+        with torch.no_grad():
+            model.cls_head.fc_cls.weight.normal_(0., classifier_std)
+    return model.eval()
 
 
 def write_random_videos(root: str,
@@ -61,11 +106,3 @@ def write_random_videos(root: str,
     if list_name:
         write_lines(osp.join(root, list_name), lines)
     return lines
-
-
-def write_lines(path: str, lines: Sequence[str]) -> str:
-    """Write text lines (newline-terminated)."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        f.writelines(line + '\n' for line in lines)
-    return path

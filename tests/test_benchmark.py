@@ -3,23 +3,22 @@ test-protocol shapes, peak memory, the table of ratios; end to end at tiny
 sizes."""
 import json
 import os.path as osp
-import sys
 
 import pytest
 import torch
 from mmengine.config import Config
 
-import mmsparseformer  # noqa: F401
-from mmsparseformer.analysis import read_view_protocol
 from mmsparseformer.analysis.benchmark import (REFERENCE, ModelResult,
                                                PeakMemory, PhaseResult,
                                                benchmark_model_cfg,
                                                model_specs, ratio_table,
-                                               release_memory, results_table)
+                                               release_memory, results_table,
+                                               timed_calls)
+from mmsparseformer.cli import benchmark
+from mmsparseformer.utils.config import read_view_protocol
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MICRO_CONFIG = osp.join(ROOT, 'tests', 'data', 'tools_micro_recognizer.py')
-sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 
 
 def test_models_and_their_kinetics_protocols():
@@ -28,8 +27,7 @@ def test_models_and_their_kinetics_protocols():
         REFERENCE, 'Swin-T', 'TimeSformer', 'X3D-M', 'MViTv2-S'
     ]
     shapes = {
-        name: read_view_protocol(Config.fromfile(path) if isinstance(
-            path, str) else path).shape
+        name: read_view_protocol(Config.fromfile(path)).shape
         for name, path in specs.items()
     }
     assert shapes == {
@@ -41,6 +39,12 @@ def test_models_and_their_kinetics_protocols():
     }
     with pytest.raises(KeyError, match='Unknown models'):
         model_specs(['ResNet'])
+
+
+def test_timed_calls_warms_up_then_times_each_call():
+    calls = []
+    wall, cpu = timed_calls(lambda: calls.append(1), iters=3, warmup=2)
+    assert len(calls) == 5 and wall >= 0 and cpu >= 0
 
 
 def test_model_cfg_has_no_pretrained_weights_and_fits_the_shape():
@@ -99,7 +103,6 @@ def test_tables_and_ratios_to_the_reference():
 
 
 def test_benchmark_reference_only_at_tiny_size(tmp_path, capsys):
-    import benchmark
     out = tmp_path / 'bench.json'
     assert benchmark.main([
         '--models', REFERENCE, '--vsf-config', MICRO_CONFIG, '--iters', '1',
@@ -115,7 +118,6 @@ def test_benchmark_reference_only_at_tiny_size(tmp_path, capsys):
 
 
 def test_benchmark_argument_errors(capsys):
-    import benchmark
     assert benchmark.main(['--models', 'nope']) == 2
     assert 'Unknown models' in capsys.readouterr().err
     assert benchmark.main(['--iters', '0']) == 2
@@ -123,7 +125,6 @@ def test_benchmark_argument_errors(capsys):
 
 @pytest.mark.slow
 def test_benchmark_all_models_end_to_end_at_tiny_sizes(tmp_path, capsys):
-    import benchmark
     out = tmp_path / 'bench.json'
     code = benchmark.main([
         '--shape', '4', '32', '32', '--iters', '1', '--warmup', '0',

@@ -291,3 +291,31 @@ def test_every_mmengine_load_reads_runner_checkpoints(runner_checkpoint,
     assert not marker.exists()
     with pytest.raises(FileNotFoundError, match='can not be found'):
         _load_checkpoint(str(tmp_path / 'missing.pth'))
+
+
+# --------------------------------------------------------------------------
+# The torch floor
+# --------------------------------------------------------------------------
+def test_torch_older_than_the_floor_is_refused(monkeypatch):
+    for version in ('2.6.0', '2.13.0+cpu', '2.6.0a0+git1234', '3.0.0'):
+        compat.check_torch_version(version)
+    with pytest.raises(ImportError, match=r'torch>=2\.6 \(found 2\.5\.1\)'):
+        compat.check_torch_version('2.5.1')
+    monkeypatch.setattr(torch, '__version__', '2.1.2')
+    with pytest.raises(ImportError, match='found 2.1.2'):
+        compat.apply_compat_fixes()
+
+
+def test_the_floor_is_the_requirements_and_has_every_api_called():
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    with open(osp.join(root, 'requirements', 'runtime.txt')) as f:
+        spec = next(line.strip() for line in f if line.startswith('torch'))
+    floor = '.'.join(map(str, compat.MIN_TORCH))
+    assert spec.startswith(f'torch>={floor},')
+    with open(osp.join(root, 'README.md')) as f:
+        assert f'`{spec}`' in f.read()  # the README states the same range
+    # what checkpoint_io and compat call exists from the floor on
+    for name in ('add_safe_globals', 'get_safe_globals', 'clear_safe_globals',
+                 'safe_globals', 'get_unsafe_globals_in_checkpoint'):
+        assert hasattr(serialization, name), name
+    assert compat.loads_weights_only_by_default()

@@ -1,7 +1,10 @@
 """Every config under configs/ loads, builds its model and runs a forward;
-the Kinetics-400 recipe's optimizer, pretrained paths and 12-view test."""
+the Kinetics-400 recipe's optimizer, pretrained paths and 12-view test; the
+model zoo's metafile against the FLOP counter."""
 import copy
 import glob
+import json
+import math
 import os.path as osp
 
 import numpy as np
@@ -11,10 +14,14 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
-import mmsparseformer  # noqa: F401  (registers the models)
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
+from mmsparseformer.analysis.report import (PROJECT_METAFILE,
+                                            read_project_models)
+from mmsparseformer.cli import get_flops
+from mmsparseformer.models import VideoSparseFormer
 from mmsparseformer.testing import MICRO_ARCH, write_video
+from mmsparseformer.utils.config import model_cfg_without_weights
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
@@ -34,24 +41,10 @@ def load(path: str) -> Config:
     return cfg
 
 
-def without_pretrained(model_cfg: dict) -> dict:
-    """Model config with every checkpoint load switched off."""
-    model_cfg = copy.deepcopy(model_cfg)
-    for part in ('backbone', 'cls_head'):
-        sub = model_cfg.get(part)
-        if not sub:
-            continue
-        if 'pretrained' in sub:
-            sub['pretrained'] = None
-        init_cfg = sub.get('init_cfg')
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            sub['init_cfg'] = None
-    return model_cfg
-
-
 def micro(model_cfg: dict) -> dict:
-    """Shrink a VideoSparseFormer model config to MICRO_ARCH."""
-    model_cfg = without_pretrained(model_cfg)
+    """Shrink a VideoSparseFormer model config to MICRO_ARCH, loading no
+    checkpoint."""
+    model_cfg = model_cfg_without_weights(model_cfg)
     if model_cfg.get('backbone', {}).get('type') == 'VideoSparseFormer':
         model_cfg['backbone']['arch'] = copy.deepcopy(MICRO_ARCH)
         if model_cfg.get('cls_head'):
@@ -117,7 +110,7 @@ def test_k400_config_real_arch_forward(path):
     weights) on a small clip: backbone and head widths agree. Batch 1,
     test mode only: the token part costs the same at any input size."""
     cfg = load(path)
-    model = MODELS.build(without_pretrained(cfg.model))
+    model = MODELS.build(model_cfg_without_weights(cfg.model))
     model.init_weights()
     model.eval()
     batch = clip_batch(400, batch=1)
@@ -134,7 +127,10 @@ def test_k400_config_values(path):
     arch = cfg.model.backbone.arch
     assert arch in osp.basename(path)
     assert cfg.model.backbone.replicates == 8
-    assert cfg.model.backbone.drop_path_rate == ARCH_DROP_PATH[arch]
+    # the arch's own drop path rate (the configs leave it to the arch)
+    assert cfg.model.backbone.get('drop_path_rate') is None
+    assert VideoSparseFormer.arch_zoo[arch]['drop_path_rate'] == \
+        ARCH_DROP_PATH[arch]
     assert cfg.model.cls_head.in_channels == ARCH_WIDTHS[arch]
     assert cfg.model.cls_head.num_classes == 400
     assert cfg.model.cls_head.average_clips == 'prob'
@@ -283,3 +279,56 @@ def test_k400_test_pipeline_twelve_views_averaged(tmp_path):
     # probabilities, not averaged logits
     assert not torch.allclose(prediction, logits.mean(dim=0), atol=1e-3)
     assert prediction.sum().item() == pytest.approx(1.0, abs=1e-5)
+
+
+# ------------------------------------------------------------- model zoo
+METAFILE_MODELS = read_project_models()
+#: The SparseFormer paper's GFLOPs per view at the Kinetics-400 protocol,
+#: and every op of the official library measured with this counter
+#: (docs/model.md, "FLOP conventions").
+PAPER = {'tiny': 22., 'small': 38., 'base': 74.}
+EVERY_OP = {'tiny': 23.1, 'small': 39.3, 'base': 75.1}
+
+
+def test_metafile_lists_every_recognition_config():
+    listed = sorted(model.config for model in METAFILE_MODELS)
+    leaves = sorted(path for path in CONFIGS
+                    if path.startswith(osp.join('configs', 'recognition')))
+    assert listed == leaves
+    readme = open(osp.join(osp.dirname(PROJECT_METAFILE),
+                           'README.md')).read()
+    for model in METAFILE_MODELS:
+        assert f'[config]({osp.basename(model.config)})' in readme
+        assert f'{model.params_m:.4g}M' in readme, model.name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    'model', METAFILE_MODELS, ids=[m.name for m in METAFILE_MODELS])
+def test_metafile_numbers_are_what_get_flops_counts(model, tmp_path,
+                                                    capsys):
+    """GFLOPs, paper-comparable GFLOPs, parameters, input and views of
+    every metafile entry, against tools/analysis/get_flops.py on its
+    config; at the Kinetics-400 protocol also against the paper."""
+    out = tmp_path / 'flops.json'
+    assert get_flops.main([model.config_path, '--json', str(out)]) == 0
+    counted = json.loads(out.read_text())
+    assert f'{counted["gflops_per_view"]:.4g}' == \
+        f'{model.gflops_per_view:.4g}'
+    assert f'{counted["paper_comparable_gflops_per_view"]:.4g}' == \
+        f'{model.paper_gflops_per_view:.4g}'
+    assert f'{counted["params"] / 1e6:.4g}' == f'{model.params_m:.4g}'
+    assert counted['input_shape'] == [1, 3, *model.input_shape]
+    assert counted['views'] == model.views
+    arch = load(model.config).model.backbone.arch
+    if not isinstance(arch, str):  # an arch dict: not a paper model
+        assert counted['paper'] is None
+        return
+    assert counted['views'] == 12
+    assert counted['paper']['gflops'] == PAPER[arch]
+    assert math.isclose(
+        counted['paper_comparable_gflops_per_view'], PAPER[arch],
+        rel_tol=0.05)
+    assert math.isclose(
+        counted['gflops_per_view'], EVERY_OP[arch], rel_tol=0.01)
+    assert 'paper-comparable differs by' in capsys.readouterr().out

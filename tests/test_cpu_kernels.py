@@ -18,7 +18,7 @@ from mmsparseformer.ops.geometry import sample_trilinear
 from mmsparseformer.ops.kernels import kernels_unavailable
 from mmsparseformer.ops.mlp import linear_gelu_kernel
 from mmsparseformer.ops.sampling import sample_pytorch
-from mmsparseformer.testing import MICRO_ARCH
+from mmsparseformer.testing import MICRO_ARCH, randomise_adaptive_layers
 
 TOL = 1e-5
 
@@ -239,11 +239,7 @@ def test_model_inference_runs_the_kernels_and_matches_the_reference(
     arch = dict(MICRO_ARCH, conv_channels=32, num_heads=8)
     model = VideoSparseFormer(arch, replicates=2).eval()
     model.init_weights()
-    for unit in model.units:
-        if unit.samples:
-            torch.nn.init.normal_(unit.sampling.offsets.fc.weight, std=0.05)
-            torch.nn.init.normal_(unit.roi_adjust.fc.weight, std=0.05)
-            torch.nn.init.normal_(unit.sampling.mixing.fc2.weight, std=0.05)
+    randomise_adaptive_layers(model, 0.05)
     clip = torch.randn(2, 3, 5, 48, 40)
     with torch.no_grad():
         outputs = {}

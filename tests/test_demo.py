@@ -1,29 +1,24 @@
 """tools/demo.py: the helpers, and a shortened demo (--quick) that runs every
-step end to end and writes every artefact."""
-import importlib.util
+step end to end and writes every artefact. The steps run in this process
+(each tool's ``main``): the wiring, the logs, the summary and the artefacts
+are the demo's; a subprocess per step would only add interpreter starts."""
+import contextlib
+import importlib
+import io
 import json
 import os.path as osp
 import pickle
-import subprocess
-import sys
 
 import pytest
+from mmengine.config import Config
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEMO = osp.join(ROOT, 'tools', 'demo.py')
+from mmsparseformer.cli import demo
+from mmsparseformer.utils.config import PROJECT_ROOT
 
-
-def load_demo():
-    spec = importlib.util.spec_from_file_location('demo', DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+ROOT = PROJECT_ROOT
 
 
 def test_configs_exist_and_differ_only_in_clip_length():
-    import mmsparseformer  # noqa: F401  (compat fixes first)
-    from mmengine.config import Config
-    demo = load_demo()
     video = Config.fromfile(demo.VIDEO_CONFIG)
     control = Config.fromfile(demo.CONTROL_CONFIG)
     clip_lens = []
@@ -43,7 +38,6 @@ def test_configs_exist_and_differ_only_in_clip_length():
 
 
 def test_helpers(tmp_path, capsys):
-    demo = load_demo()
     assert demo.read_top1('acc/top1: 0.2500 ...\nacc/top1: 0.9875 x') == 98.75
     assert demo.read_top1('no metric here') is None
 
@@ -69,15 +63,38 @@ def test_helpers(tmp_path, capsys):
         capsys.readouterr().out
 
 
+def test_subprocess_launch_streams_lines_and_the_exit_status():
+    lines = []
+    code = demo.launch_subprocess(
+        ['-c', 'print("one"); print("two"); raise SystemExit(3)'],
+        lines.append)
+    assert (code, lines) == (3, ['one\n', 'two\n'])
+
+
+def launch_in_process(args, on_line) -> int:
+    """Run ``tools/<...>/<name>.py`` as ``mmsparseformer.cli.<name>.main``
+    in this process, its output passed on line by line."""
+    name = osp.splitext(osp.basename(args[0]))[0]
+    tool = importlib.import_module(f'mmsparseformer.cli.{name}')
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output), \
+            contextlib.redirect_stderr(output):
+        try:
+            code = tool.main([str(arg) for arg in args[1:]]) or 0
+        except SystemExit as exit:
+            code = exit.code
+    for line in output.getvalue().splitlines(keepends=True):
+        on_line(line)
+    return code
+
+
 @pytest.mark.slow
-def test_quick_demo_writes_every_artefact(tmp_path):
+def test_quick_demo_writes_every_artefact(tmp_path, capsys):
     work_dir, data_root = tmp_path / 'demo', tmp_path / 'data'
-    result = subprocess.run(
-        [sys.executable, DEMO, '--quick', '--work-dir', str(work_dir),
-         '--data-root', str(data_root)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    out = result.stdout
+    assert demo.main(['--quick', '--work-dir', str(work_dir),
+                      '--data-root', str(data_root)],
+                     launch=launch_in_process) == 0
+    out = capsys.readouterr().out
     assert 'NOTE' not in out  # every tool exists: no step skipped
 
     with open(work_dir / 'summary.json') as f:

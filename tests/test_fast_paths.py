@@ -8,7 +8,7 @@ from mmsparseformer.ops import MultiImplOp
 from mmsparseformer.ops.early_conv import EarlyConvStem, early_conv_pytorch
 from mmsparseformer.ops.geometry import sample_trilinear
 from mmsparseformer.ops.sampling import sample_pytorch
-from mmsparseformer.testing import MICRO_ARCH
+from mmsparseformer.testing import MICRO_ARCH, randomise_adaptive_layers
 
 SHAPES = [(2, 3, 1, 32, 32), (1, 3, 5, 24, 40), (2, 3, 4, 36, 20)]
 TOL = 1e-5
@@ -78,9 +78,9 @@ def test_whole_model(shape):
     torch.manual_seed(0)
     model = VideoSparseFormer(MICRO_ARCH, replicates=2)
     model.init_weights()
-    for unit in model.units[:2]:  # make the adaptive geometry non-trivial
-        torch.nn.init.normal_(unit.sampling.offsets.fc.weight, std=0.1)
-        torch.nn.init.normal_(unit.roi_adjust.fc.weight, std=0.05)
+    # make the adaptive geometry non-trivial
+    randomise_adaptive_layers(model, {'offsets.fc.weight': 0.1,
+                                      'roi_adjust.fc.weight': 0.05})
     clip = torch.randn(shape)
     outputs = {}
     for fast in (False, True):

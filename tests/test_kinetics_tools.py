@@ -1,7 +1,7 @@
 """Kinetics data tools: label map, annotation lists from the official CSV,
 and the parallel video checker."""
 import csv
-import importlib.util
+import importlib
 import os
 import os.path as osp
 import subprocess
@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from mmsparseformer.cli import check_videos
 from mmsparseformer.datasets.kinetics import (folder_name_to_label,
                                               kinetics400_names_from_decord,
                                               load_label_map,
@@ -22,11 +23,8 @@ LABEL_MAP = osp.join(TOOLS, 'label_map_k400.txt')
 
 
 def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f'kinetics_tool_{name}', osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The logic of ``tools/data/kinetics/<name>.py``."""
+    return importlib.import_module(f'mmsparseformer.cli.{name}')
 
 
 def write_csv(path, rows, header=('label', 'youtube_id', 'time_start',
@@ -150,8 +148,7 @@ def test_csv_errors_name_the_problem(tmp_path):
         read_kinetics_csv(str(tmp_path / 'no_such.csv'))
 
 
-@pytest.mark.slow
-def test_check_videos_cli(tmp_path):
+def test_check_videos_cli(tmp_path, capsys):
     """check_videos.py decodes the list with 2 processes, shows progress and
     writes the unreadable videos with reasons; exit status 1."""
     root = tmp_path / 'videos'
@@ -169,14 +166,11 @@ def test_check_videos_cli(tmp_path):
         str(tmp_path / 'list.txt'),
         [f'{name} {index % 2}' for index, name in enumerate(names)])
     out = str(tmp_path / 'unreadable.txt')
-    result = subprocess.run(
-        [sys.executable, osp.join(TOOLS, 'check_videos.py'), list_file,
-         str(root), '--out', out, '--nproc', '2'],
-        capture_output=True, text=True, cwd=ROOT,
-        env=dict(os.environ, OMP_NUM_THREADS='1'))
-    assert result.returncode == 1, result.stderr
-    assert '5/5' in result.stdout
-    assert '3 of 5 videos are unreadable' in result.stdout
+    assert check_videos.main(
+        [list_file, str(root), '--out', out, '--nproc', '2']) == 1
+    stdout = capsys.readouterr().out
+    assert '5/5' in stdout
+    assert '3 of 5 videos are unreadable' in stdout
     with open(out) as f:
         lines = dict(line.rstrip('\n').split('\t') for line in f)
     assert list(lines) == ['corrupt.mp4', 'empty.mp4', 'missing.mp4']

@@ -14,34 +14,28 @@ ort = pytest.importorskip(
     'onnxruntime',
     reason='onnxruntime is not installed: pip install -e .[deploy]')
 
-import mmsparseformer  # noqa: E402,F401
-from mmsparseformer.apis import (ClipRecognizer, build_inferencer,  # noqa
-                                 build_recognizer)
+from mmsparseformer.apis import build_inferencer  # noqa: E402
+from mmsparseformer.cli import export_onnx as export_tool  # noqa: E402
+from mmsparseformer.cli import infer  # noqa: E402
 from mmsparseformer.deployment import (ExportError, export_onnx,  # noqa
                                        require_onnx, verify_onnx)
-from mmsparseformer.testing import write_random_videos  # noqa: E402
+from mmsparseformer.models import ClipRecognizer  # noqa: E402
+from mmsparseformer.testing import (build_micro_recognizer,  # noqa: E402
+                                    write_random_videos)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MICRO_CONFIG = osp.join(ROOT, 'tests', 'data', 'tools_micro_recognizer.py')
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-sys.path.insert(0, osp.join(ROOT, 'tools', 'deployment'))
 CLIP = (4, 32, 32)  # the micro config's test clip
 
 
 def trained_micro(tmp_path, seed=0):
-    """A micro recognizer with non-trivial weights, and its checkpoint."""
-    torch.manual_seed(seed)
-    model = build_recognizer(MICRO_CONFIG)
-    model.init_weights()
-    with torch.no_grad():  # make the zero-initialised adaptive parts matter
-        for name, param in model.named_parameters():
-            if name.endswith(('roi_adjust.fc.weight', 'offsets.fc.weight',
-                              'mixing.fc2.weight')):
-                param.normal_(0, 0.05)
-        model.cls_head.fc_cls.weight.normal_(0, 1.)
+    """A micro recognizer with non-trivial weights (the zero-initialised
+    adaptive parts matter), and its checkpoint."""
+    model = build_micro_recognizer(
+        seed=seed, adaptive_std=0.05, classifier_std=1.)
     path = tmp_path / f'micro_seed{seed}.pth'
     torch.save(dict(state_dict=model.state_dict()), path)
-    return model.eval(), str(path)
+    return model, str(path)
 
 
 @pytest.fixture(scope='module')
@@ -117,8 +111,7 @@ def test_opset_too_old_for_5d_grid_sample(exported, tmp_path, capsys):
     with pytest.raises(ExportError, match='5-D .*GridSample.*opset 20'):
         export_onnx(exported['model'], str(tmp_path / 'old.onnx'),
                     (1, ) + CLIP, opset=17)
-    import export_onnx as tool
-    assert tool.main([
+    assert export_tool.main([
         MICRO_CONFIG, exported['checkpoint'], '--out',
         str(tmp_path / 'old.onnx'), '--opset', '16'
     ]) == 1
@@ -133,9 +126,8 @@ def test_missing_packages_give_install_hint(monkeypatch):
 
 
 def test_export_tool_verifies_two_batch_sizes(exported, tmp_path, capsys):
-    import export_onnx as tool
     out = tmp_path / 'tool.onnx'
-    assert tool.main([
+    assert export_tool.main([
         MICRO_CONFIG, exported['checkpoint'], '--out',
         str(out), '--dynamic-batch', '--verify', '--benchmark', '1'
     ]) == 0
@@ -147,7 +139,6 @@ def test_export_tool_verifies_two_batch_sizes(exported, tmp_path, capsys):
 
 
 def test_infer_with_onnxruntime_equals_pytorch(exported, tmp_path):
-    import infer
     videos = tmp_path / 'videos'
     write_random_videos(str(videos), 2, 5, num_frames=8, size=(32, 40),
                         list_name=None)
@@ -200,7 +191,6 @@ def test_onnx_shape_must_fit_the_test_pipeline(exported):
 
 
 def test_infer_command_line_model_arguments():
-    import infer
     args = infer.parse_args(['cfg.py', '--onnx', 'm.onnx', 'a.mp4', 'b/'])
     assert (args.backend, args.checkpoint, args.inputs) == \
         ('onnxruntime', 'm.onnx', ['a.mp4', 'b/'])

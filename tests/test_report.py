@@ -3,20 +3,25 @@ plot beside MMAction2's model zoo read from the wheel's metafiles."""
 import json
 import os.path as osp
 import pickle
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-import mmsparseformer  # noqa: F401
 from mmsparseformer.analysis.report import (accuracy_from_dump,
-                                            parse_quantity, read_accuracy,
-                                            read_model_zoo)
+                                            parse_quantity, project_model,
+                                            read_accuracy, read_model_zoo,
+                                            read_project_models)
+from mmsparseformer.cli import report
+from mmsparseformer.cli import test as test_tool
+from mmsparseformer.testing import (build_micro_recognizer,
+                                    micro_recognizer_cfg)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MICRO_CONFIG = osp.join(ROOT, 'tests', 'data', 'tools_micro_recognizer.py')
-sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
+K400_TINY = osp.join(
+    ROOT, 'configs', 'recognition', 'videosparseformer',
+    'videosparseformer-tiny_in1k-pre_8xb8-32x2x1-30e_kinetics400-rgb.py')
 
 
 def write_dump(path, labels, predictions, num_classes=5):
@@ -97,7 +102,6 @@ def test_model_zoo_is_read_from_the_wheel_metafiles():
 
 
 def test_report_writes_table_and_png(tmp_path, capsys):
-    import report
     labels = [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
     predictions = [0, 1, 2, 3, 4, 0, 1, 2, 0, 0]
     dump = write_dump(tmp_path / 'results.pkl', labels, predictions)
@@ -125,7 +129,6 @@ def test_report_writes_table_and_png(tmp_path, capsys):
 
 
 def test_report_bad_results_file(tmp_path, capsys):
-    import report
     empty = tmp_path / 'empty.pkl'
     with open(empty, 'wb') as f:
         pickle.dump([], f)
@@ -133,13 +136,30 @@ def test_report_bad_results_file(tmp_path, capsys):
     assert 'non-empty list' in capsys.readouterr().err
 
 
+def test_project_configs_are_read_from_the_metafile(tmp_path, capsys):
+    """A config of the project's model zoo: GFLOPs and parameters from its
+    metafile entry (tests/test_configs.py checks them against the
+    counter), views from the config."""
+    names = {model.name for model in read_project_models()}
+    assert osp.basename(K400_TINY)[:-3] in names
+    tiny = project_model(K400_TINY)
+    assert (tiny.views, tiny.input_shape) == (12, (32, 224, 224))
+    assert project_model(MICRO_CONFIG) is None
+    dump = write_dump(tmp_path / 'results.pkl', [0, 1], [0, 0],
+                      num_classes=400)
+    assert report.main([K400_TINY, dump, '--no-zoo-table', '--out-dir',
+                        str(tmp_path)]) == 0
+    row = (tmp_path / 'report.md').read_text().splitlines()[2].split(' | ')
+    assert row[1] == '50.00'
+    assert row[3] == (f'{tiny.gflops_per_view:.4g} (paper-comparable '
+                      f'{tiny.paper_gflops_per_view:.4g})')
+    assert row[4:] == ['12', f'{tiny.params_m:.3g} M |']
+
+
 @pytest.mark.slow
 def test_report_from_a_real_test_dump(tmp_path, monkeypatch, capsys):
     """tools/test.py --dump on a micro config, then report.py on the dump:
     the table's accuracy is the dump's, recomputed independently."""
-    import subprocess
-
-    from mmsparseformer.apis import build_recognizer
     from mmsparseformer.testing import write_random_videos
     config = osp.join(ROOT, 'tests', 'data', 'configs',
                       'vsf_micro_2xb2-4x1x1-2e_tinyvideo-rgb.py')
@@ -147,31 +167,21 @@ def test_report_from_a_real_test_dump(tmp_path, monkeypatch, capsys):
         write_random_videos(
             str(tmp_path / 'data' / 'tinyvideo' / split), 6, 3,
             num_frames=6)
-    torch.manual_seed(0)
-    model = build_recognizer(config)
-    model.init_weights()
+    model = build_micro_recognizer(micro_recognizer_cfg(num_classes=3))
     checkpoint = tmp_path / 'micro.pth'
     torch.save(dict(state_dict=model.state_dict()), checkpoint)
     dump = tmp_path / 'results.pkl'
-    proc = subprocess.run([
-        sys.executable,
-        osp.join(ROOT, 'tools', 'test.py'), config,
-        str(checkpoint), '--dump',
-        str(dump), '--work-dir',
+    monkeypatch.chdir(tmp_path)  # the config's data paths are relative
+    test_tool.main([
+        config, str(checkpoint), '--dump', str(dump), '--work-dir',
         str(tmp_path / 'work')
-    ],
-                          cwd=str(tmp_path),
-                          capture_output=True,
-                          text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    ])
     with open(dump, 'rb') as f:
         samples = pickle.load(f)
     scores = np.stack([_numpy(s['pred_score']) for s in samples])
     labels = np.array([int(_numpy(s['gt_label'])[0]) for s in samples])
     expected_top1 = 100. * np.mean(scores.argmax(1) == labels)
 
-    import report
-    monkeypatch.chdir(tmp_path)
     assert report.main([config, str(dump), '--out-dir', 'report',
                         '--no-zoo-table']) == 0
     row = (tmp_path / 'report' / 'report.md').read_text().splitlines()[2]

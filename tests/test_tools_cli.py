@@ -1,11 +1,13 @@
 """End-to-end tests of tools/train.py, tools/test.py and their launch
 scripts, run as a user runs them (subprocesses, CPU only), on a tiny
-generated video set with the micro VideoSparseFormer.
+generated video set with the micro VideoSparseFormer; their one-line errors
+in-process (``mmsparseformer.cli.train`` / ``.test``).
 
 ``tests/data/configs/tool_test_hooks.py`` lets the runs report what they
 did: the dataset indices each rank trained on, and a crash (SIGKILL) right
 after an epoch's checkpoint.
 """
+import contextlib
 import glob
 import os
 import os.path as osp
@@ -14,11 +16,14 @@ import signal
 import socket
 import subprocess
 import sys
+from unittest import mock
 
 import pytest
 import torch
 
 from mmsparseformer.checkpoint_io import load_checkpoint_file
+from mmsparseformer.cli import test as test_tool
+from mmsparseformer.cli import train as train_tool
 from mmsparseformer.testing import write_random_videos
 
 pytestmark = pytest.mark.slow
@@ -57,9 +62,18 @@ def run_train(cwd, *args, **env):
                **env)
 
 
-def run_test(cwd, *args, **env):
-    return run([sys.executable, osp.join(TOOLS, 'test.py'), *args], cwd,
-               **env)
+@contextlib.contextmanager
+def in_process(cwd):
+    """Run a tool in this process as the subprocesses run: in ``cwd`` (the
+    configs' data paths are relative to it), on the CPU."""
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with mock.patch.object(torch.cuda, 'is_available', lambda: False), \
+                mock.patch('mmengine.device.utils.DEVICE', 'cpu'):
+            yield
+    finally:
+        os.chdir(previous)
 
 
 def free_port() -> int:
@@ -99,11 +113,21 @@ def load_dump(path) -> dict:
     return {int(result['sample_idx']): result for result in results}
 
 
-def assert_single_line_error(result, *fragments):
-    assert result.returncode == 1, result.stderr[-3000:]
-    assert 'Traceback' not in result.stderr, result.stderr[-3000:]
-    message = result.stderr.strip().splitlines()[-1]
+def tool_error(capsys, tool, *args) -> str:
+    """Run a tool's ``main`` in-process; it must end with exit status 1 and
+    one line on stderr (no traceback). Returns that line."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        tool.main([str(arg) for arg in args])
+    assert info.value.code == 1
+    stderr = capsys.readouterr().err
+    assert 'Traceback' not in stderr, stderr[-3000:]
+    message = stderr.strip().splitlines()[-1]
     assert 'error:' in message
+    return message
+
+
+def assert_single_line_error(message, *fragments):
     for fragment in fragments:
         assert fragment in message, message
 
@@ -135,9 +159,11 @@ def uninterrupted(workspace):
 def single_dump(workspace, uninterrupted):
     """Per-sample scores of ``tools/test.py --dump`` in one process."""
     dump = workspace / 'single.pkl'
-    result = run_test(workspace, MICRO, uninterrupted / 'epoch_2.pth',
-                      '--dump', dump, '--work-dir', workspace / 'test_single')
-    assert succeeded(result)
+    with in_process(workspace):
+        test_tool.main([
+            MICRO, str(uninterrupted / 'epoch_2.pth'), '--dump', str(dump),
+            '--work-dir', str(workspace / 'test_single')
+        ])
     return dump
 
 
@@ -316,9 +342,11 @@ def test_slurm_test_script(workspace, uninterrupted, single_dump,
 
 def test_test_show_dir_draws_the_clips(workspace, uninterrupted, tmp_path):
     show_dir = tmp_path / 'vis'
-    result = run_test(workspace, MICRO, uninterrupted / 'epoch_2.pth',
-                      '--show-dir', show_dir, '--work-dir', tmp_path / 'work')
-    assert succeeded(result)
+    with in_process(workspace):
+        test_tool.main([
+            MICRO, str(uninterrupted / 'epoch_2.pth'), '--show-dir',
+            str(show_dir), '--work-dir', str(tmp_path / 'work')
+        ])
     # one folder per sample, one image per frame of the 4-frame clip
     for index in range(NUM_VAL):
         frames = glob.glob(osp.join(str(show_dir), f'{index}_0', '*',
@@ -329,35 +357,44 @@ def test_test_show_dir_draws_the_clips(workspace, uninterrupted, tmp_path):
 # --------------------------------------------------------------------------
 # errors a user can fix: one line naming the key or file, exit status 1
 # --------------------------------------------------------------------------
-def test_unknown_model_type(workspace, tmp_path):
+@pytest.fixture
+def in_workspace(workspace):
+    """The tools' working directory (the configs' data paths are relative
+    to it), on the CPU."""
+    with in_process(workspace):
+        yield workspace
+
+
+def test_unknown_model_type(in_workspace, tmp_path, capsys):
     config = tmp_path / 'typo.py'
     config.write_text(
         f'_base_ = [{MICRO!r}]\n'
         "model = dict(backbone=dict(type='VideoSparseFormr'))\n")
-    result = run_train(workspace, config, '--work-dir', tmp_path / 'work')
-    assert_single_line_error(result,
+    message = tool_error(capsys, train_tool, config, '--work-dir',
+                         tmp_path / 'work')
+    assert_single_line_error(message,
                              "model.backbone.type='VideoSparseFormr'",
                              str(config), 'custom_imports')
 
 
 @pytest.mark.parametrize('tool', ['train', 'test'])
-def test_missing_checkpoint(workspace, tmp_path, tool):
+def test_missing_checkpoint(in_workspace, tmp_path, tool, capsys):
     missing = tmp_path / 'no_such_dir' / 'epoch_9.pth'
     if tool == 'train':
-        result = run_train(workspace, MICRO, '--resume', missing,
-                           '--work-dir', tmp_path / 'work')
+        message = tool_error(capsys, train_tool, MICRO, '--resume', missing,
+                             '--work-dir', tmp_path / 'work')
     else:
-        result = run_test(workspace, MICRO, missing)
-    assert_single_line_error(result, str(missing), 'not found')
+        message = tool_error(capsys, test_tool, MICRO, missing)
+    assert_single_line_error(message, str(missing), 'not found')
 
 
-def test_corrupt_checkpoint(workspace, uninterrupted, tmp_path):
+def test_corrupt_checkpoint(in_workspace, uninterrupted, tmp_path, capsys):
     # a checkpoint cut short, as by a crash while it was written
     corrupt = tmp_path / 'cut.pth'
     data = (uninterrupted / 'epoch_2.pth').read_bytes()
     corrupt.write_bytes(data[:len(data) // 2])
-    result = run_test(workspace, MICRO, corrupt)
-    assert_single_line_error(result, str(corrupt), 'corrupt')
+    message = tool_error(capsys, test_tool, MICRO, corrupt)
+    assert_single_line_error(message, str(corrupt), 'corrupt')
 
 
 class Payload:
@@ -370,27 +407,28 @@ class Payload:
         return (open, (self.marker, 'w'))
 
 
-def test_checkpoint_with_untrusted_global_is_refused(workspace,
+def test_checkpoint_with_untrusted_global_is_refused(in_workspace,
                                                      uninterrupted,
-                                                     tmp_path):
+                                                     tmp_path, capsys):
     marker = tmp_path / 'pwned'
     evil = tmp_path / 'evil.pth'
     checkpoint = load_runner_checkpoint(uninterrupted / 'epoch_2.pth')
     checkpoint['payload'] = Payload(str(marker))
     torch.save(checkpoint, evil)
-    result = run_test(workspace, MICRO, evil)
-    assert_single_line_error(result, str(evil), 'not allow-listed',
+    message = tool_error(capsys, test_tool, MICRO, evil, '--work-dir',
+                         tmp_path / 'work')
+    assert_single_line_error(message, str(evil), 'not allow-listed',
                              'io.open')
     assert not marker.exists()
 
 
-def test_amp_on_cpu(workspace, tmp_path):
-    result = run_train(workspace, MICRO, '--amp', '--work-dir',
-                       tmp_path / 'work')
-    assert_single_line_error(result, '--amp', 'CUDA')
+def test_amp_on_cpu(in_workspace, tmp_path, capsys):
+    message = tool_error(capsys, train_tool, MICRO, '--amp', '--work-dir',
+                         tmp_path / 'work')
+    assert_single_line_error(message, '--amp', 'CUDA')
 
 
-def test_config_file_not_found(workspace, tmp_path):
+def test_config_file_not_found(in_workspace, tmp_path, capsys):
     missing = tmp_path / 'nope.py'
-    result = run_train(workspace, missing)
-    assert_single_line_error(result, str(missing))
+    message = tool_error(capsys, train_tool, missing)
+    assert_single_line_error(message, str(missing))

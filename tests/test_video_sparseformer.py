@@ -7,8 +7,10 @@ import torch
 from mmaction.registry import MODELS
 from mmengine.registry import init_default_scope
 from mmsparseformer.models import SparseFormerHead, VideoSparseFormer
-from mmsparseformer.models.checkpoint import convert_state_dict
-from mmsparseformer.testing import MICRO_ARCH
+from mmsparseformer.models.checkpoint import (convert_state_dict,
+                                              load_backbone_checkpoint)
+from mmsparseformer.testing import (MICRO_ARCH, micro_recognizer_cfg,
+                                    randomise_adaptive_layers)
 from sparseformer_refs import random_official_image_state
 
 
@@ -86,9 +88,8 @@ def test_gradients_reach_geometry_and_embeddings():
     torch.manual_seed(0)
     model = micro(drop_path_rate=0.1).train()
     # break the zero init of the adaptive layers so every path is live
-    for unit in model.units[:2]:
-        torch.nn.init.normal_(unit.roi_adjust.fc.weight, std=0.05)
-        torch.nn.init.normal_(unit.sampling.offsets.fc.weight, std=0.05)
+    randomise_adaptive_layers(model, {'roi_adjust.fc.weight': 0.05,
+                                      'offsets.fc.weight': 0.05})
     tokens = model(torch.randn(2, 3, 4, 32, 32))
     (tokens * torch.randn_like(tokens)).sum().backward()
     for name in ('initial_rois', 'initial_embeddings',
@@ -183,21 +184,7 @@ def test_recognizer_from_registry_trains():
     from mmaction.structures import ActionDataSample
     init_default_scope('mmaction')
     recognizer = MODELS.build(
-        dict(
-            type='Recognizer3D',
-            backbone=dict(
-                type='VideoSparseFormer', arch=MICRO_ARCH, replicates=2),
-            cls_head=dict(
-                type='SparseFormerHead',
-                num_classes=3,
-                in_channels=64,
-                label_smooth_eps=0.1,
-                average_clips='prob'),
-            data_preprocessor=dict(
-                type='ActionDataPreprocessor',
-                mean=[123.675, 116.28, 103.53],
-                std=[58.395, 57.12, 57.375],
-                format_shape='NCTHW')))
+        micro_recognizer_cfg(num_classes=3, label_smooth_eps=0.1))
     recognizer.init_weights()
     clips = [torch.randint(0, 256, (1, 3, 4, 32, 32), dtype=torch.uint8)
              for _ in range(2)]
@@ -212,21 +199,6 @@ def test_recognizer_from_registry_trains():
     optimizer.step()
     assert torch.isfinite(losses['loss_cls'])
     assert not torch.equal(before, recognizer.backbone.initial_rois)
-
-
-def randomise_adaptive_layers(model, seed=0):
-    """Break the zero init of the RoI adjustment, offsets and mixing
-    generator so that every path of the model carries signal."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for unit in model.units:
-            if unit.samples:
-                for weight in (unit.roi_adjust.fc.weight,
-                               unit.sampling.offsets.fc.weight,
-                               unit.sampling.mixing.fc2.weight):
-                    weight.copy_(0.05 * torch.randn(weight.shape,
-                                                    generator=generator))
-    return model
 
 
 def test_with_cp_same_loss_and_gradients():
@@ -283,7 +255,6 @@ def test_frozen_stages():
 def test_checkpoints_of_earlier_releases_load(tmp_path):
     """Keys written before the sampling op owned the offsets and mixing
     (``units.0.offsets.*``) load into ``units.0.sampling.offsets.*``."""
-    from mmsparseformer.models.checkpoint import load_backbone_checkpoint
     source = randomise_adaptive_layers(micro())
     legacy = {
         key.replace('.sampling.', '.'): value

@@ -15,20 +15,27 @@ device, with the same thread count. Measured per model:
   before the model was built, so weights, gradients, optimizer state and
   activations count, the interpreter and libraries do not.
 """
-import copy
 import ctypes
 import gc
-import glob
 import os
 import os.path as osp
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config
+from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
+
+import mmaction
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
+from ..models import ClipRecognizer
+from ..utils.config import (PROJECT_CONFIGS, load_config,
+                            model_cfg_without_weights, read_view_protocol)
+from ..utils.markdown import markdown_table
 
 #: The configs of the models compared with VideoSparseFormer-T, from the
 #: mmaction2 wheel (``mmaction/.mim/configs``).
@@ -43,42 +50,10 @@ MMACTION_CONFIGS = OrderedDict([
 ])
 #: Name of the reference model of the ratios.
 REFERENCE = 'VideoSparseFormer-T'
-#: Where the project's Kinetics-400 configs live.
-VSF_CONFIG_GLOB = 'configs/recognition/videosparseformer/*tiny*kinetics400*.py'
-
-#: VideoSparseFormer-T at the paper's Kinetics-400 protocol (32x224x224,
-#: 8 replicates, 4 clips x 3 crops), used when the project's Kinetics config
-#: is not found.
-VSF_TINY_K400 = dict(
-    default_scope='mmaction',
-    model=dict(
-        type='Recognizer3D',
-        backbone=dict(type='VideoSparseFormer', arch='tiny', replicates=8),
-        cls_head=dict(
-            type='SparseFormerHead',
-            num_classes=400,
-            in_channels=512,
-            label_smooth_eps=0.1,
-            average_clips='prob'),
-        data_preprocessor=dict(
-            type='ActionDataPreprocessor',
-            mean=[123.675, 116.28, 103.53],
-            std=[58.395, 57.12, 57.375],
-            format_shape='NCTHW')),
-    test_pipeline=[
-        dict(type='DecordInit'),
-        dict(
-            type='SampleFrames',
-            clip_len=32,
-            frame_interval=2,
-            num_clips=4,
-            test_mode=True),
-        dict(type='DecordDecode'),
-        dict(type='Resize', scale=(-1, 224)),
-        dict(type='ThreeCrop', crop_size=224),
-        dict(type='FormatShape', input_format='NCTHW'),
-        dict(type='PackActionInputs')
-    ])
+#: The project's VideoSparseFormer-T Kinetics-400 config.
+VSF_CONFIG = osp.join(
+    PROJECT_CONFIGS, 'recognition', 'videosparseformer',
+    'videosparseformer-tiny_in1k-pre_8xb8-32x2x1-30e_kinetics400-rgb.py')
 
 #: Backbone arguments that fix the input size of position embeddings, set
 #: from ``(T, H, W)`` when a common shape is given.
@@ -90,7 +65,6 @@ SIZE_ARGS = {
 
 def mmaction_config_path(relative: str) -> str:
     """A config shipped in the mmaction2 wheel."""
-    import mmaction
     path = osp.join(osp.dirname(mmaction.__file__), '.mim', 'configs',
                     relative)
     if not osp.isfile(path):
@@ -99,13 +73,14 @@ def mmaction_config_path(relative: str) -> str:
     return path
 
 
-def default_vsf_config(root: str = '.') -> Tuple[object, str]:
-    """The project's VideoSparseFormer-T Kinetics-400 config, else the
-    built-in equivalent. Returns the config and where it came from."""
-    found = sorted(glob.glob(osp.join(root, VSF_CONFIG_GLOB)))
-    if found:
-        return found[0], found[0]
-    return Config(copy.deepcopy(VSF_TINY_K400)), 'built-in tiny K400 model'
+def default_vsf_config() -> str:
+    """The project's VideoSparseFormer-T Kinetics-400 config (a clear error
+    where the package runs without its repository's ``configs/``)."""
+    if not osp.isfile(VSF_CONFIG):
+        raise FileNotFoundError(
+            f'{VSF_CONFIG} not found (configs/ of the mmsparseformer '
+            'repository); pass --vsf-config')
+    return VSF_CONFIG
 
 
 @dataclass
@@ -213,12 +188,8 @@ def benchmark_model_cfg(cfg: Config,
                         shape: Optional[Tuple[int, int, int]]) -> dict:
     """``cfg.model`` without pretrained weights, with size-dependent
     backbone arguments set to ``shape`` when given."""
-    from ..apis.recognizer import model_cfg_without_weights
-    model_cfg = model_cfg_without_weights(cfg)
+    model_cfg = model_cfg_without_weights(cfg.model)
     backbone = model_cfg.get('backbone', {})
-    if isinstance(backbone.get('init_cfg'), dict) and \
-            backbone['init_cfg'].get('type') == 'Pretrained':
-        backbone['init_cfg'] = None
     if shape is not None:
         for arg, axis in SIZE_ARGS.get(backbone.get('type'), {}).items():
             backbone[arg] = shape[axis]
@@ -230,9 +201,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed_calls(step, iters: int, warmup: int,
-                device: torch.device) -> Tuple[float, float]:
-    """Wall and CPU seconds per call of ``step`` after ``warmup`` calls."""
+def timed_calls(step: Callable[[], object],
+                iters: int,
+                warmup: int = 1,
+                device: Union[str, torch.device] = 'cpu'
+                ) -> Tuple[float, float]:
+    """Wall and CPU seconds per call of ``step`` after ``warmup`` calls
+    (CUDA work is waited for before each clock reading); CPU time counts
+    every thread of the process."""
+    device = torch.device(device)
     for _ in range(warmup):
         step()
     _sync(device)
@@ -248,7 +225,6 @@ def run_inference(model, shape, batch: int, iters: int, warmup: int,
                   device: torch.device, memory: PeakMemory,
                   baseline: float) -> PhaseResult:
     """Forward passes of one view per clip (backbone, neck, head)."""
-    from ..apis.recognizer import ClipRecognizer
     clip_model = ClipRecognizer(model).eval()
     clips = torch.randn(batch, 3, *shape, device=device)
     memory.reset()
@@ -265,9 +241,6 @@ def run_training(model, shape, batch: int, iters: int, warmup: int,
                  device: torch.device, memory: PeakMemory,
                  baseline: float) -> PhaseResult:
     """``model.train_step`` with AdamW on random clips and labels."""
-    from mmengine.optim import OptimWrapper
-
-    from mmaction.structures import ActionDataSample
     model.train()
     wrapper = OptimWrapper(
         torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05))
@@ -322,8 +295,6 @@ def benchmark_model(name: str,
                     train: bool = True) -> ModelResult:
     """Build ``config``'s recognizer and time inference and a training
     step on one view of its test protocol (or ``shape``)."""
-    from mmaction.registry import MODELS
-    from .protocol import load_config, read_view_protocol
     cfg = load_config(config)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     view_shape = tuple(shape) if shape else read_view_protocol(cfg).shape
@@ -335,7 +306,7 @@ def benchmark_model(name: str,
     params = sum(p.numel() for p in model.parameters()) / 1e6
     result = ModelResult(
         name=name,
-        config=config if isinstance(config, str) else '<built-in>',
+        config=config if isinstance(config, str) else '<config object>',
         shape=view_shape,
         params_m=params)
     result.inference = run_inference(model, view_shape, infer_batch, iters,
@@ -349,18 +320,6 @@ def benchmark_model(name: str,
 
 
 # ----------------------------------------------------------------- report
-def _markdown(rows: List[Tuple[str, ...]]) -> str:
-    widths = [
-        max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))
-    ]
-    lines = [
-        '| ' + ' | '.join(str(c).ljust(w) for c, w in zip(row, widths)) +
-        ' |' for row in rows
-    ]
-    lines.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
-    return '\n'.join(lines)
-
-
 def results_table(results: Sequence[ModelResult]) -> str:
     """Measured numbers: clips/s (wall), CPU seconds per clip (all threads)
     and peak memory of inference and the training step."""
@@ -384,7 +343,7 @@ def results_table(results: Sequence[ModelResult]) -> str:
                 f'{phase.peak_mb:.0f}'
             ]
         rows.append(tuple(cells))
-    return _markdown(rows)
+    return markdown_table(rows)
 
 
 def ratio_table(results: Sequence[ModelResult],
@@ -413,7 +372,7 @@ def ratio_table(results: Sequence[ModelResult],
                 cells.append(f'{value / ref_value:.2f}'
                              if ref_value > 0 else '-')
         rows.append(tuple(cells))
-    return _markdown(rows)
+    return markdown_table(rows)
 
 
 def environment() -> Dict[str, object]:
@@ -436,7 +395,7 @@ def model_specs(names: Optional[Sequence[str]] = None,
                 vsf_config=None) -> List[Tuple[str, object]]:
     """``(name, config)`` of the models to benchmark, reference first."""
     if vsf_config is None:
-        vsf_config, _ = default_vsf_config()
+        vsf_config = default_vsf_config()
     specs = [(REFERENCE, vsf_config)] + [
         (name, mmaction_config_path(path))
         for name, path in MMACTION_CONFIGS.items()

@@ -48,6 +48,11 @@ from mmengine.analysis.print_helper import (_format_size,
                                              complexity_stats_table)
 from torch import Tensor
 
+from ..apis.recognizer import build_recognizer
+from ..models import ClipRecognizer
+from ..utils.config import ViewProtocol, load_config, read_view_protocol
+from ..utils.markdown import markdown_table
+
 #: How each kind of op is counted, printed beside the counts.
 KIND_NOTES = OrderedDict([
     ('convolution', 'out elements x C_in/groups x kernel volume'),
@@ -222,7 +227,8 @@ class FlopCount:
     @property
     def paper_comparable(self) -> int:
         """Every op but the mixing matmuls, sampling at 4 taps per value:
-        how the SparseFormer paper's figures were counted (DESIGN §4)."""
+        how the SparseFormer paper's figures were counted (``docs/model.md``,
+        "FLOP conventions")."""
         return (self.total - self.by_kind['mixing'] -
                 self.by_kind['sampling'] + self.sampler_as_bilinear)
 
@@ -241,14 +247,7 @@ class FlopCount:
                          f'{100 * macs / max(self.total, 1):.1f} %', note))
         rows.append(('total', _format_size(self.total, sig_figs=4),
                      '100.0 %', 'every counted op'))
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        lines = [
-            '| ' + ' | '.join(cell.ljust(width)
-                              for cell, width in zip(row, widths)) + ' |'
-            for row in rows
-        ]
-        lines.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
-        return '\n'.join(lines)
+        return markdown_table(rows)
 
     def module_table(self, max_depth: int = 3) -> str:
         """mmengine's per-module table of parameters and MACs."""
@@ -320,7 +319,7 @@ class RecognizerFlops:
     """The FLOP count of one view of a config's recognizer, with its test
     protocol."""
     count: FlopCount
-    protocol: Any  # ViewProtocol
+    protocol: ViewProtocol
     arch: Optional[str] = None
 
     @property
@@ -343,8 +342,6 @@ def recognizer_flops(config,
         shape (tuple, optional): ``(T, H, W)``; defaults to the clip and
             crop size of the config's test pipeline.
     """
-    from ..apis.recognizer import ClipRecognizer, build_recognizer
-    from .protocol import load_config, read_view_protocol
     cfg = load_config(config)
     protocol = read_view_protocol(cfg, shape)
     model = ClipRecognizer(build_recognizer(cfg))

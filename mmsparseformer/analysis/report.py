@@ -4,6 +4,12 @@ The model zoo is read from the ``metafile.yml`` files shipped in the
 installed mmaction2 wheel (``mmaction/.mim/configs/recognition/*/``): top-1,
 top-5, FLOPs per view and parameters of every entry with results on the
 dataset, and the views of its test protocol from the config it names.
+
+This project's configs are described the same way in
+``configs/recognition/videosparseformer/metafile.yml`` (GFLOPs, parameters,
+input and views; not yet trained, so no results): :func:`project_model`
+reads a config's entry (``tests/test_configs.py`` keeps the numbers equal
+to what ``tools/analysis/get_flops.py`` counts).
 """
 import functools
 import glob
@@ -12,9 +18,15 @@ import os.path as osp
 import pickle
 import re
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+import mmaction
+from mmaction.evaluation.functional import top_k_accuracy
+from ..utils.config import (PROJECT_CONFIGS, PROJECT_ROOT, load_config,
+                            read_view_protocol)
+from ..utils.markdown import markdown_table
 
 #: Multipliers of the suffixes used in metafiles ("88G", "28.2M").
 _SUFFIXES = {'': 1., 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12}
@@ -53,13 +65,11 @@ class ZooEntry:
 
 def mmaction_root() -> str:
     """The installed mmaction2 package's ``.mim`` folder."""
-    import mmaction
     return osp.join(osp.dirname(mmaction.__file__), '.mim')
 
 
 def _config_views(root: str, config: str) -> Optional[int]:
     """Views of a zoo config's test protocol, or None if unreadable."""
-    from .protocol import load_config, read_view_protocol
     path = osp.join(root, config)
     if not osp.isfile(path) and path.endswith('.py.py'):
         path = path[:-3]  # a typo in some metafiles
@@ -69,6 +79,47 @@ def _config_views(root: str, config: str) -> Optional[int]:
         return read_view_protocol(load_config(path), shape=(1, 1, 1)).views
     except Exception:  # a config this environment cannot parse
         return None
+
+
+def read_metafile(path: str) -> List[dict]:
+    """The ``Models`` of an MMAction2 ``metafile.yml``."""
+    import yaml
+    with open(path) as f:
+        return list((yaml.safe_load(f) or {}).get('Models') or [])
+
+
+def _zoo_entries(path: str, dataset: str, root: str,
+                 with_views: bool) -> List[ZooEntry]:
+    """The entries of one metafile with a top-1 result on ``dataset``."""
+    # MMAction2 config names end with their dataset ("..._kinetics400-rgb");
+    # a few metafiles file other datasets' results under Kinetics-400.
+    tag = dataset.lower().replace('-', '')
+    entries = []
+    for model in read_metafile(path):
+        metadata = model.get('Metadata') or {}
+        config = model.get('Config', '')
+        for result in model.get('Results') or []:
+            metrics = result.get('Metrics') or {}
+            if result.get('Dataset') != dataset or \
+                    'Top 1 Accuracy' not in metrics:
+                continue
+            if tag not in osp.basename(config).lower().replace('-', ''):
+                continue  # a result filed under the wrong dataset
+            flops = parse_quantity(metadata.get('FLOPs'))
+            params = parse_quantity(metadata.get('Parameters'))
+            top5 = metrics.get('Top 5 Accuracy')
+            entries.append(
+                ZooEntry(
+                    name=model.get('Name', config),
+                    collection=model.get('In Collection',
+                                         osp.basename(osp.dirname(path))),
+                    top1=float(metrics['Top 1 Accuracy']),
+                    top5=float(top5) if top5 is not None else None,
+                    gflops_per_view=flops / 1e9 if flops else None,
+                    params_m=params / 1e6 if params else None,
+                    views=_config_views(root, config) if with_views else None,
+                    config=config))
+    return entries
 
 
 @functools.lru_cache(maxsize=4)
@@ -86,46 +137,69 @@ def read_model_zoo(dataset: str = 'Kinetics-400',
     Entries whose config name does not name the dataset (e.g. an sthv2
     config under ``Kinetics-400``) are left out.
     """
-    import yaml
     root = root or mmaction_root()
     pattern = osp.join(root, 'configs', 'recognition', '*', 'metafile.yml')
     files = sorted(glob.glob(pattern))
     if not files:
         raise FileNotFoundError(f'No metafile.yml under {pattern}: is '
                                 'mmaction2 installed with its configs?')
-    # MMAction2 config names end with their dataset ("..._kinetics400-rgb");
-    # a few metafiles file other datasets' results under Kinetics-400.
-    tag = dataset.lower().replace('-', '')
-    entries = []
-    for path in files:
-        with open(path) as f:
-            meta = yaml.safe_load(f) or {}
-        for model in meta.get('Models') or []:
-            metadata = model.get('Metadata') or {}
-            for result in model.get('Results') or []:
-                metrics = result.get('Metrics') or {}
-                if result.get('Dataset') != dataset or \
-                        'Top 1 Accuracy' not in metrics:
-                    continue
-                flops = parse_quantity(metadata.get('FLOPs'))
-                params = parse_quantity(metadata.get('Parameters'))
-                top5 = metrics.get('Top 5 Accuracy')
-                config = model.get('Config', '')
-                if tag not in osp.basename(config).lower().replace('-', ''):
-                    continue  # a result filed under the wrong dataset
-                entries.append(
-                    ZooEntry(
-                        name=model.get('Name', config),
-                        collection=model.get('In Collection',
-                                             osp.basename(osp.dirname(path))),
-                        top1=float(metrics['Top 1 Accuracy']),
-                        top5=float(top5) if top5 is not None else None,
-                        gflops_per_view=flops / 1e9 if flops else None,
-                        params_m=params / 1e6 if params else None,
-                        views=_config_views(root, config)
-                        if with_views else None,
-                        config=config))
-    return tuple(entries)
+    return tuple(entry for path in files
+                 for entry in _zoo_entries(path, dataset, root, with_views))
+
+
+# ------------------------------------------------------- this project's zoo
+#: This project's model zoo, in MMAction2's metafile format.
+PROJECT_METAFILE = osp.join(PROJECT_CONFIGS, 'recognition',
+                            'videosparseformer', 'metafile.yml')
+
+
+@dataclass
+class ProjectModel:
+    """A config of this project as its metafile describes it: one view
+    (``input_shape`` ``(T, H, W)``) costs ``gflops_per_view`` GFLOPs
+    (multiply-accumulates, every op counted), ``views`` views a video."""
+    name: str
+    config: str  # relative to the repository
+    gflops_per_view: float
+    paper_gflops_per_view: float
+    params_m: float
+    views: int
+    input_shape: Tuple[int, int, int]
+
+    @property
+    def config_path(self) -> str:
+        return osp.join(PROJECT_ROOT, self.config)
+
+
+def _project_model(model: dict) -> ProjectModel:
+    metadata = model['Metadata']
+    return ProjectModel(
+        name=model['Name'],
+        config=model['Config'],
+        gflops_per_view=parse_quantity(metadata['FLOPs']) / 1e9,
+        paper_gflops_per_view=parse_quantity(
+            metadata['Paper-comparable FLOPs']) / 1e9,
+        params_m=parse_quantity(metadata['Parameters']) / 1e6,
+        views=int(metadata['Views']),
+        input_shape=tuple(
+            int(v) for v in str(metadata['Input']).split('x')))
+
+
+def read_project_models(path: str = PROJECT_METAFILE
+                        ) -> Tuple[ProjectModel, ...]:
+    """Every model of this project's metafile."""
+    return tuple(_project_model(model) for model in read_metafile(path))
+
+
+def project_model(config: str,
+                  path: str = PROJECT_METAFILE) -> Optional[ProjectModel]:
+    """The metafile entry of the config file ``config``, or None (a config
+    object, another file, or no metafile)."""
+    if not isinstance(config, str) or not osp.isfile(path):
+        return None
+    wanted = osp.realpath(config)
+    return next((model for model in read_project_models(path)
+                 if osp.realpath(model.config_path) == wanted), None)
 
 
 # ----------------------------------------------------------------- results
@@ -139,7 +213,6 @@ def accuracy_from_dump(path: str, topk: Sequence[int] = (1, 5)
                        ) -> Dict[str, float]:
     """Top-k accuracy (%) from a ``tools/test.py --dump`` pickle (a list of
     dicts with ``pred_score`` and ``gt_label``)."""
-    from mmaction.evaluation.functional import top_k_accuracy
     with open(path, 'rb') as f:
         samples = pickle.load(f)
     if not isinstance(samples, (list, tuple)) or not samples:
@@ -212,23 +285,19 @@ def _fmt(value, spec: str = '.2f') -> str:
 def report_table(run: RunRow, zoo: Sequence[ZooEntry] = ()) -> str:
     """Markdown table ``model | top-1 | top-5 | GFLOPs/view | views |
     params`` with the run first, then the zoo by GFLOPs per video."""
-    lines = [
-        '| model | top-1 | top-5 | GFLOPs/view | views | params |',
-        '|---|---|---|---|---|---|',
-        f'| **{run.name}** (this run) | {run.top1:.2f} | {_fmt(run.top5)} | '
-        f'{run.gflops_per_view:.4g} (paper-comparable '
-        f'{run.paper_gflops_per_view:.4g}) | {run.views} | '
-        f'{run.params_m:.3g} M |'
-    ]
+    rows = [('model', 'top-1', 'top-5', 'GFLOPs/view', 'views', 'params'),
+            (f'**{run.name}** (this run)', f'{run.top1:.2f}', _fmt(run.top5),
+             f'{run.gflops_per_view:.4g} (paper-comparable '
+             f'{run.paper_gflops_per_view:.4g})', run.views,
+             f'{run.params_m:.3g} M')]
     ordered = sorted(zoo, key=lambda e: (e.total_gflops is None,
                                          e.total_gflops or 0.))
     for entry in ordered:
         params = '-' if entry.params_m is None else f'{entry.params_m:.3g} M'
-        lines.append(f'| {entry.name} | {entry.top1:.2f} | '
-                     f'{_fmt(entry.top5)} | '
-                     f'{_fmt(entry.gflops_per_view, ".4g")} | '
-                     f'{_fmt(entry.views, "d")} | {params} |')
-    return '\n'.join(lines)
+        rows.append((entry.name, f'{entry.top1:.2f}', _fmt(entry.top5),
+                     _fmt(entry.gflops_per_view, '.4g'),
+                     _fmt(entry.views, 'd'), params))
+    return markdown_table(rows, pad=False)
 
 
 def plot_accuracy_vs_gflops(run: RunRow,

@@ -9,7 +9,6 @@ views are averaged by the head's ``average_clip`` (the config's
 import os
 import os.path as osp
 import sys
-from abc import ABCMeta, abstractmethod
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -17,47 +16,22 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
+from mmengine.utils import ProgressBar
 from torch import Tensor
 
-from ..analysis.protocol import load_config, read_test_pipeline
-from .recognizer import ClipRecognizer, build_recognizer
+from mmaction.registry import MODELS
+from ..deployment.backends import InferenceBackend, PyTorchBackend
+from ..deployment.onnxruntime_backend import OnnxRuntimeBackend
+from ..utils.config import load_config, read_test_pipeline
+from ..utils.video_io import VIDEO_EXTENSIONS
+from .recognizer import build_recognizer
 
 #: Backends of :func:`build_inferencer`.
 BACKENDS = ('pytorch', 'onnxruntime')
-#: File name endings taken as videos when a folder is given.
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
-                    '.mpeg', '.wmv', '.flv', '.3gp')
 
 
 class VideoReadError(RuntimeError):
     """A video the test pipeline cannot read."""
-
-
-class InferenceBackend(metaclass=ABCMeta):
-    """Maps normalised clips ``(B, 3, T, H, W)`` to logits ``(B, K)``."""
-    #: Name shown in outputs.
-    name = 'backend'
-    #: The largest batch one call takes (``None``: any).
-    max_batch: Optional[int] = None
-    #: A fixed batch size that every call must have (``None``: any).
-    fixed_batch: Optional[int] = None
-
-    @abstractmethod
-    def logits(self, clips: Tensor) -> Tensor:
-        """Logits ``(B, num_classes)`` on the CPU."""
-
-
-class PyTorchBackend(InferenceBackend):
-    """The recognizer in PyTorch (backbone, neck, head) on its device."""
-    name = 'pytorch'
-
-    def __init__(self, recognizer: nn.Module) -> None:
-        self.model = ClipRecognizer(recognizer).eval()
-        self.device = next(recognizer.parameters()).device
-
-    @torch.no_grad()
-    def logits(self, clips: Tensor) -> Tensor:
-        return self.model(clips.to(self.device))[1].float().cpu()
 
 
 def _chunks(clips: Tensor, size: Optional[int]) -> Iterable[Tensor]:
@@ -174,9 +148,6 @@ def build_inferencer(config: Union[str, Config],
                                model.data_preprocessor, model.cls_head,
                                view_batch)
     if backend == 'onnxruntime':
-        from mmaction.registry import MODELS
-
-        from ..deployment.onnxruntime_backend import OnnxRuntimeBackend
         runtime = OnnxRuntimeBackend(checkpoint, device)
         head = MODELS.build(cfg.model.cls_head)
         runtime.check_num_classes(head.num_classes)
@@ -257,7 +228,6 @@ def infer_videos(inferencer: VideoInferencer,
         list[dict]: Per video ``file`` and either ``views`` and the ``topk``
         classes of the averaged scores, or ``error``.
     """
-    from mmengine.utils import ProgressBar
     bar = ProgressBar(len(videos), file=sys.stdout) \
         if progress and len(videos) > 1 else None
     results = []

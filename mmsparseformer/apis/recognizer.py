@@ -1,70 +1,21 @@
 """Build a recognizer from a config for inference, counting and export."""
-import copy
-from typing import Optional, Tuple, Union
+from typing import Optional, Union
 
 import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from torch import Tensor
 
 from mmaction.registry import MODELS
-from ..analysis.protocol import load_config
-from ..checkpoint_io import CheckpointError, load_checkpoint_file
-
-
-class ClipRecognizer(nn.Module):
-    """A recognizer as a function of normalised clips.
-
-    ``(B, 3, T, H, W)`` clips, normalised as the model's data preprocessor
-    does, to ``(scores, logits)``, both ``(B, num_classes)``, ``scores``
-    being the softmax of ``logits``. It runs what ``Recognizer3D`` runs on
-    one view (backbone, neck, head) and is what ``tools/infer.py``, the
-    FLOP counter and the ONNX export share.
-    """
-
-    def __init__(self, recognizer: nn.Module) -> None:
-        super().__init__()
-        self.backbone = recognizer.backbone
-        self.neck = recognizer.neck if getattr(recognizer, 'with_neck',
-                                               False) else None
-        self.cls_head = recognizer.cls_head
-
-    def forward(self, clips: Tensor) -> Tuple[Tensor, Tensor]:
-        feats = self.backbone(clips)
-        if self.neck is not None:
-            feats, _ = self.neck(feats)
-        logits = self.cls_head(feats)
-        return logits.softmax(dim=-1), logits
-
-
-def model_cfg_without_weights(cfg: Config) -> dict:
-    """``cfg.model`` with the backbone's pretrained weights switched off
-    (as ``mmaction.apis.init_recognizer`` does), so that building loads
-    nothing."""
-    model_cfg = copy.deepcopy(cfg.model)
-    backbone = model_cfg.get('backbone')
-    if isinstance(backbone, dict) and backbone.get('pretrained'):
-        backbone['pretrained'] = None
-    return model_cfg
+from ..checkpoint_io import (CheckpointError, load_checkpoint_file,
+                             unwrap_state_dict)
+from ..utils.config import load_config, model_cfg_without_weights
 
 
 def load_recognizer_weights(model: nn.Module, checkpoint: str) -> None:
     """Load a recognizer checkpoint (an mmengine runner checkpoint or a bare
     state dict) strictly, with an error that names the keys that differ."""
-    state = load_checkpoint_file(checkpoint)
-    if isinstance(state, dict):
-        for key in ('state_dict', 'model'):
-            if isinstance(state.get(key), dict):
-                state = state[key]
-                break
-    if not isinstance(state, dict) or not all(
-            isinstance(value, Tensor) for value in state.values()):
-        raise CheckpointError(f'{checkpoint} holds no state dict of tensors')
-    state = {
-        key[len('module.'):] if key.startswith('module.') else key: value
-        for key, value in state.items()
-    }
+    state = unwrap_state_dict(load_checkpoint_file(checkpoint), checkpoint)
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
@@ -86,7 +37,7 @@ def build_recognizer(config: Union[str, Config],
     """
     cfg = load_config(config)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
-    model = MODELS.build(model_cfg_without_weights(cfg))
+    model = MODELS.build(model_cfg_without_weights(cfg.model))
     if checkpoint is not None:
         load_recognizer_weights(model, checkpoint)
     model.cfg = cfg

@@ -18,11 +18,12 @@ from typing import Dict, List, Sequence, Tuple
 
 from mmengine.fileio import list_from_file
 
+from ..utils.video_io import VIDEO_EXTENSIONS, write_lines
+
 #: Columns a Kinetics CSV must have.
 CSV_COLUMNS = ('label', 'youtube_id', 'time_start', 'time_end')
 #: How a downloaded clip is named (without extension).
 DEFAULT_NAME_FORMAT = '{youtube_id}_{time_start:06d}_{time_end:06d}'
-VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v')
 
 
 @dataclass
@@ -155,10 +156,8 @@ def load_label_map(path: str) -> Dict[str, int]:
 
 
 def write_label_map(path: str, names: Sequence[str]) -> str:
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        f.writelines(name + '\n' for name in names)
-    return path
+    """One class name a line (the line is the label index)."""
+    return write_lines(path, names)
 
 
 def index_videos(root: str,

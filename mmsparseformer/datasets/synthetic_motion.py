@@ -35,12 +35,13 @@ import json
 import math
 import os
 import os.path as osp
+from multiprocessing import get_context
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from ..testing import write_lines, write_video
+from ..utils.video_io import write_lines, write_video
 
 #: Class names and their motion: ``(kind, dx, dy)`` for translations (unit
 #: direction in image coordinates, y pointing down) or ``(kind, sense)`` for
@@ -310,6 +311,36 @@ def _write_clips(task: tuple) -> List[str]:
     return lines
 
 
+def dataset_paths(root: str) -> dict:
+    """Where the files of a Synthetic Motion dataset under ``root`` go:
+    ``root``, ``label_map``, and ``ann_files`` / ``video_dirs`` per split."""
+    return dict(
+        root=root,
+        label_map=osp.join(root, LABEL_MAP),
+        ann_files={s: osp.join(root, ann_file_name(s)) for s in SPLITS},
+        video_dirs={s: osp.join(root, f'videos_{s}') for s in SPLITS})
+
+
+def _write_split(renderer: SyntheticMotionRenderer, seed: int, split: str,
+                 count: int, video_dir: str, fps: float,
+                 num_workers: int) -> List[str]:
+    """Render and encode the clips of one split (chunks of 64 clips over
+    ``num_workers`` processes); returns its annotation lines."""
+    os.makedirs(video_dir, exist_ok=True)
+    for name in os.listdir(video_dir):  # stale clips of another run
+        if name.endswith('.mp4'):
+            os.remove(osp.join(video_dir, name))
+    tasks = [(renderer, seed, split,
+              list(range(start, min(start + 64, count))), video_dir, fps)
+             for start in range(0, count, 64)]
+    if num_workers > 1 and len(tasks) > 1:
+        with get_context('fork').Pool(num_workers) as pool:
+            results = pool.map(_write_clips, tasks)
+    else:
+        results = [_write_clips(task) for task in tasks]
+    return [line for lines in results for line in lines]
+
+
 def generate_synthetic_motion(root: str,
                               num_train: int = 2000,
                               num_val: int = 240,
@@ -337,8 +368,7 @@ def generate_synthetic_motion(root: str,
 
     Returns:
         dict: ``meta`` (the settings), ``generated`` (False if an existing
-        dataset was reused) and the paths ``root``, ``label_map`` and
-        ``ann_files`` / ``video_dirs`` per split.
+        dataset was reused) and the paths of :func:`dataset_paths`.
     """
     if min(num_train, num_val, num_test) < 0:
         raise ValueError('num_train, num_val and num_test must be >= 0, got '
@@ -348,11 +378,7 @@ def generate_synthetic_motion(root: str,
     meta = dict(
         dataset='synthetic_motion', seed=seed, fps=fps, counts=counts,
         renderer=renderer.settings())
-    paths = dict(
-        root=root,
-        label_map=osp.join(root, LABEL_MAP),
-        ann_files={s: osp.join(root, ann_file_name(s)) for s in SPLITS},
-        video_dirs={s: osp.join(root, f'videos_{s}') for s in SPLITS})
+    paths = dataset_paths(root)
     if not overwrite and is_complete(root, meta):
         return dict(meta=meta, generated=False, **paths)
 
@@ -361,25 +387,9 @@ def generate_synthetic_motion(root: str,
         os.remove(meta_path)  # incomplete until the new meta is written
     write_lines(paths['label_map'], renderer.classes)
     for split, count in counts.items():
-        video_dir = paths['video_dirs'][split]
-        os.makedirs(video_dir, exist_ok=True)
-        for name in os.listdir(video_dir):  # stale clips of another run
-            if name.endswith('.mp4'):
-                os.remove(osp.join(video_dir, name))
-        chunks = [
-            list(range(start, min(start + 64, count)))
-            for start in range(0, count, 64)
-        ]
-        tasks = [(renderer, seed, split, chunk, video_dir, fps)
-                 for chunk in chunks]
-        if num_workers > 1 and len(tasks) > 1:
-            from multiprocessing import get_context
-            with get_context('fork').Pool(num_workers) as pool:
-                results = pool.map(_write_clips, tasks)
-        else:
-            results = [_write_clips(task) for task in tasks]
-        write_lines(paths['ann_files'][split],
-                    [line for lines in results for line in lines])
+        lines = _write_split(renderer, seed, split, count,
+                             paths['video_dirs'][split], fps, num_workers)
+        write_lines(paths['ann_files'][split], lines)
     with open(meta_path, 'w') as f:
         json.dump(meta, f, indent=2, sort_keys=True)
     return dict(meta=meta, generated=True, **paths)

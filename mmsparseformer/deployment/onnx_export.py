@@ -1,6 +1,6 @@
 """Export a recognizer to ONNX and check it with ONNX Runtime.
 
-The exported graph is :class:`~mmsparseformer.apis.ClipRecognizer`: input
+The exported graph is :class:`~mmsparseformer.models.ClipRecognizer`: input
 ``clips`` ``(B, 3, T, H, W)`` float32, normalised as the model's data
 preprocessor does (its mean and std are stored in the file's metadata),
 outputs ``scores`` (softmax) and ``logits``, both ``(B, num_classes)``.
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..apis.recognizer import ClipRecognizer
+from ..models import ClipRecognizer
 from ..ops import MultiImplOp
 
 #: ONNX opset that introduced 5-D (volumetric) GridSample.

@@ -3,9 +3,11 @@ from typing import Optional, Tuple
 
 import numpy as np
 import torch
+from mmengine.config import Config
 from torch import Tensor
 
-from ..apis.inference import InferenceBackend
+from ..utils.config import read_view_protocol
+from .backends import InferenceBackend
 from .onnx_export import INPUT_NAME, onnx_session
 
 
@@ -46,10 +48,9 @@ class OnnxRuntimeBackend(InferenceBackend):
             raise ValueError(f'{self.path} has {self.num_classes} classes, '
                              f'the config\'s head {num_classes}')
 
-    def check_clip_shape(self, cfg) -> None:
+    def check_clip_shape(self, cfg: Config) -> None:
         """The file's clip shape must be what the config's test pipeline
         produces (when the pipeline fixes it)."""
-        from ..analysis.protocol import read_view_protocol
         try:
             expected = (3, ) + read_view_protocol(cfg).shape
         except KeyError:  # the frame size depends on the video

@@ -2,7 +2,8 @@
 
 On a CUDA machine ``tools/train.py`` and ``tools/test.py`` leave everything
 to mmengine (nccl, one GPU per process). Without CUDA two things of
-mmengine's distributed path fail (DESIGN §5):
+mmengine's distributed path fail (``docs/model.md``, "Environment
+notes"):
 
 * ``mmengine.dist.init_dist`` pins each process to a GPU with
   ``torch.cuda.set_device`` before it creates the process group, and the
@@ -21,7 +22,9 @@ from typing import Iterator, Optional
 import torch
 from mmengine.config import Config
 from mmengine.dist import init_dist, is_distributed
+from mmengine.registry import MODEL_WRAPPERS
 from mmengine.utils.dl_utils import set_multi_processing
+from torch.nn.parallel import DistributedDataParallel
 
 GLOO_MESSAGE = ('CUDA is not available: the {world_size} processes of this '
                 'run communicate over gloo on the CPU (the config asked for '
@@ -61,9 +64,6 @@ def init_gloo_process_group(launcher: str,
 def cpu_model_wrapper_cfg(cfg: Config) -> Optional[dict]:
     """``model_wrapper_cfg`` for a CPU module: ``device_ids=None`` for the
     DDP wrappers; other wrappers are left as the config has them."""
-    from mmengine.registry import MODEL_WRAPPERS
-    from torch.nn.parallel import DistributedDataParallel
-
     wrapper = cfg.get('model_wrapper_cfg')
     if wrapper is None:
         return dict(

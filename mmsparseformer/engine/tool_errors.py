@@ -15,9 +15,11 @@ import types
 import zipfile
 from typing import Any, Iterator, List, Optional
 
+import torch
 from mmengine.config import Config
 
 from ..checkpoint_io import CheckpointError
+from ..datasets import UnreadableVideoError
 
 #: mmengine's message for a type that is not in a registry.
 _NOT_REGISTERED = re.compile(
@@ -53,7 +55,6 @@ def check_checkpoint_file(path: str, what: str = 'checkpoint') -> None:
     if osp.getsize(path) == 0:
         raise CheckpointError(f'{what} file is empty: {path}')
     if zipfile.is_zipfile(path):
-        import torch
         try:  # reads the pickle opcodes only, not the tensors
             torch.serialization.get_unsafe_globals_in_checkpoint(path)
         except Exception as err:
@@ -144,7 +145,6 @@ def report_tool_errors(cfg: Optional[Config] = None,
                        prog: Optional[str] = None) -> Iterator[None]:
     """Turn the user-fixable errors raised inside into one line on stderr
     and ``SystemExit(1)``."""
-    from ..datasets import UnreadableVideoError
     try:
         yield
     except (ToolError, CheckpointError) as err:

@@ -1,13 +1,60 @@
-"""What ``tools/train.py`` and ``tools/test.py`` share: reading the config
-and building the runner (with the CPU distributed fallback)."""
+"""What ``tools/train.py`` and ``tools/test.py`` share: their common
+arguments, reading the config, the work dir and building the runner (with
+the CPU distributed fallback)."""
+import argparse
+import os
 import os.path as osp
+from typing import List, Optional
 
 import torch.distributed as dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
+
+from mmaction.registry import RUNNERS
 
 from .distributed import setup_cpu_distributed
 from .tool_errors import ToolError, report_tool_errors
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """MMAction2's ``--cfg-options``, ``--launcher`` and ``--local-rank``."""
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser: argparse.ArgumentParser,
+                      argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse ``argv``; ``LOCAL_RANK`` defaults to ``--local-rank`` (as
+    MMAction2's tools do)."""
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def set_work_dir(cfg: Config, work_dir: Optional[str],
+                 config_file: str) -> None:
+    """The work dir: ``--work-dir``, else the config's, else
+    ``./work_dirs/<config name>``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config_file))[0])
 
 
 def load_tool_config(path: str) -> Config:
@@ -23,7 +70,6 @@ def build_tool_runner(cfg: Config) -> Runner:
     """The runner of ``cfg`` (``runner_type`` from MMAction2's ``RUNNERS``
     when set), after the gloo set-up of a distributed run without CUDA,
     which it notes in the log."""
-    from mmaction.registry import RUNNERS
     gloo_note = setup_cpu_distributed(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

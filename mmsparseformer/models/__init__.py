@@ -1,6 +1,10 @@
 """VideoSparseFormer and its head, registered in MMAction2's ``MODELS``."""
 from .backbones import VideoSparseFormer
+from .clip_recognizer import ClipRecognizer
 from .heads import SparseFormerHead
 from .sparseformer_unit import SparseFormerUnit
 
-__all__ = ['SparseFormerHead', 'SparseFormerUnit', 'VideoSparseFormer']
+__all__ = [
+    'ClipRecognizer', 'SparseFormerHead', 'SparseFormerUnit',
+    'VideoSparseFormer'
+]

@@ -10,10 +10,19 @@ import copy
 import os.path as osp
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.logging import MMLogger
 
+from mmaction.apis import init_recognizer
+from ..checkpoint_io import pretrained_checkpoint
+from ..models import SparseFormerHead, VideoSparseFormer
+from ..models.checkpoint import load_backbone_checkpoint, load_head_checkpoint
+from ..utils.config import model_cfg_without_weights
 from .geometry import (AxisMap, points_to_original, tubes_to_original,
                        model_view_box)
 from .pipeline import (pipeline_from_config, run_tracked_pipeline,
@@ -82,13 +91,21 @@ class TokenTubeVisualization:
 
 
 # ---------------------------------------------------------------- the model
-def _pretrained_of(backbone_cfg: dict) -> Optional[str]:
-    if backbone_cfg.get('pretrained'):
-        return backbone_cfg['pretrained']
-    init_cfg = backbone_cfg.get('init_cfg')
-    if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-        return init_cfg.get('checkpoint')
-    return None
+def _read_config(config: Union[str, Path, Config],
+                 cfg_options: Optional[dict] = None) -> Config:
+    """A copy of the config (path or object), with ``cfg_options``."""
+    if isinstance(config, (str, Path)):
+        if not osp.isfile(config):
+            raise FileNotFoundError(f'Config file not found: {config}')
+        cfg = Config.fromfile(str(config))
+    elif isinstance(config, Config):
+        cfg = copy.deepcopy(config)
+    else:
+        raise TypeError('config must be a path or an mmengine Config, not '
+                        f'{type(config).__name__}')
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
 
 
 def load_recognizer(config, checkpoint: Optional[str] = None,
@@ -102,36 +119,18 @@ def load_recognizer(config, checkpoint: Optional[str] = None,
     the config's backbone ``pretrained`` / ``init_cfg``; else fresh init.
     The config is kept as ``model.cfg``.
     """
-    from mmaction.apis import init_recognizer
-    from mmengine.config import Config
-    from mmengine.logging import MMLogger
-
-    import mmsparseformer  # noqa: F401  (registries, compat fixes)
-    from mmsparseformer.models import SparseFormerHead, VideoSparseFormer
-    from mmsparseformer.models.checkpoint import (load_backbone_checkpoint,
-                                                  load_head_checkpoint)
-    if isinstance(config, (str, Path)):
-        if not osp.isfile(config):
-            raise FileNotFoundError(f'Config file not found: {config}')
-        cfg = Config.fromfile(str(config))
-    elif isinstance(config, Config):
-        cfg = copy.deepcopy(config)
-    else:
-        raise TypeError('config must be a path or an mmengine Config, not '
-                        f'{type(config).__name__}')
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = _read_config(config, cfg_options)
     backbone_cfg = cfg.get('model', {}).get('backbone')
     if not backbone_cfg or backbone_cfg.get('type') not in (
             'VideoSparseFormer', VideoSparseFormer):
         raise TypeError('Token tubes need a VideoSparseFormer backbone; the '
                         'config has model.backbone type '
                         f'{(backbone_cfg or {}).get("type")!r}')
-    source = checkpoint or _pretrained_of(backbone_cfg)
-    backbone_cfg['pretrained'] = None
-    backbone_cfg['init_cfg'] = None
-    if checkpoint and cfg.model.get('cls_head'):
-        cfg.model.cls_head['init_cfg'] = None  # the checkpoint has the head
+    source = checkpoint or pretrained_checkpoint(
+        backbone_cfg.get('pretrained'), backbone_cfg.get('init_cfg'))
+    # the checkpoint, when given, has the head too
+    cfg.model = model_cfg_without_weights(
+        cfg.model, ('backbone', 'cls_head') if checkpoint else ('backbone', ))
     model = init_recognizer(cfg, None, device='cpu')
     # fresh init for anything the checkpoint lacks (child by child: the
     # recognizer's own init_weights logs every parameter)
@@ -143,9 +142,7 @@ def load_recognizer(config, checkpoint: Optional[str] = None,
         load_backbone_checkpoint(model.backbone, source, logger)
         if isinstance(getattr(model, 'cls_head', None), SparseFormerHead):
             load_head_checkpoint(model.cls_head, source, logger)
-    model.to(device)
-    model.eval()
-    return model
+    return model.to(device).eval()
 
 
 def trace_clip(model, video: str, cfg=None) -> ClipTrace:
@@ -153,7 +150,6 @@ def trace_clip(model, video: str, cfg=None) -> ClipTrace:
     pipeline (made single-view by
     :func:`~mmsparseformer.visualization.pipeline.single_view_pipeline`)
     and collect every unit application's tubes and points."""
-    import torch
     cfg = cfg if cfg is not None else getattr(model, 'cfg', None)
     if cfg is None:
         raise ValueError('trace_clip needs the config (for its test '
@@ -252,6 +248,51 @@ def column_label(app: dict, repeats_of_unit: int) -> str:
     return f'unit {app["unit"]}'
 
 
+@dataclass
+class _Style:
+    """How boxes and points are drawn on the panels."""
+    line_width: int
+    point_radius: int
+    fade_frames: float
+    min_alpha: float
+    view_box: Optional[np.ndarray]
+
+
+def _draw_column(trace: ClipTrace, index: int, tokens: np.ndarray,
+                 colors: np.ndarray, frames: np.ndarray, scale: Tuple[float,
+                                                                      float],
+                 style: _Style) -> Tuple[np.ndarray, np.ndarray,
+                                         Optional[np.ndarray]]:
+    """One application's panel ``(T, h, w, 3)`` over the resized frames,
+    and its tubes and points in original pixels."""
+    sx, sy = scale
+    tube = trace.tubes(index, tokens)
+    point = trace.points(index, tokens)
+    panel = draw_token_tubes(
+        frames,
+        scale_geometry(tube, sx, sy),
+        None if point is None else scale_geometry(point, sx, sy),
+        colors,
+        line_width=style.line_width,
+        point_radius=style.point_radius,
+        fade_frames=style.fade_frames,
+        min_alpha=style.min_alpha,
+        view_box=style.view_box)
+    return panel, tube, point
+
+
+def _column_labels(trace: ClipTrace, columns: Sequence[int]) -> List[dict]:
+    """``unit``, ``repeat`` and ``label`` of each drawn application."""
+    per_unit: dict = {}
+    for app in trace.applications:
+        per_unit[app['unit']] = per_unit.get(app['unit'], 0) + 1
+    return [
+        dict(unit=app['unit'], repeat=app['repeat'],
+             label=column_label(app, per_unit[app['unit']]))
+        for app in (trace.applications[index] for index in columns)
+    ]
+
+
 def render_trace(trace: ClipTrace,
                  units: Optional[Sequence[int]] = None,
                  tokens: Optional[Sequence[int]] = None,
@@ -285,54 +326,28 @@ def render_trace(trace: ClipTrace,
     chosen = select_tokens(trace, tokens, group)
     colors = token_colors(chosen % trace.base_tokens)
     frames, sx, sy = resize_frames(trace.frames, panel_height)
-    height = frames.shape[1]
-    line_width = line_width or max(1, int(round(height / 120)))
-    point_radius = point_radius if point_radius is not None else max(
-        1, int(round(height / 120)))
-    view_box = scale_geometry(trace.view_box, sx, sy) if show_view else None
-    per_unit = {}
-    for app in trace.applications:
-        per_unit[app['unit']] = per_unit.get(app['unit'], 0) + 1
-    panels, tubes, points, labels = [], [], [], []
-    for index in columns:
-        app = trace.applications[index]
-        tube = trace.tubes(index, chosen)
-        point = trace.points(index, chosen)
-        tubes.append(tube)
-        points.append(point)
-        panels.append(
-            draw_token_tubes(
-                frames,
-                scale_geometry(tube, sx, sy),
-                None if point is None else scale_geometry(point, sx, sy),
-                colors,
-                line_width=line_width,
-                point_radius=point_radius,
-                fade_frames=fade_frames,
-                min_alpha=min_alpha,
-                view_box=view_box))
-        labels.append(
-            dict(unit=app['unit'], repeat=app['repeat'],
-                 label=column_label(app, per_unit[app['unit']])))
-    panels = np.stack(panels, axis=1)  # (T, C, h, w, 3)
-    num_frames = len(trace.frames)
+    default_px = max(1, int(round(frames.shape[1] / 120)))
+    style = _Style(line_width or default_px,
+                   default_px if point_radius is None else point_radius,
+                   fade_frames, min_alpha,
+                   scale_geometry(trace.view_box, sx, sy) if show_view else
+                   None)
+    drawn = [
+        _draw_column(trace, index, chosen, colors, frames, (sx, sy), style)
+        for index in columns
+    ]
+    labels = _column_labels(trace, columns)
+    panels = np.stack([panel for panel, _, _ in drawn], axis=1)  # T,C,h,w,3
     frame_labels = [f'f{f} #{int(trace.frame_inds[f])}'
-                    for f in range(num_frames)]
+                    for f in range(len(trace.frames))]
     column_labels = [column['label'] for column in labels]
-    title = _title(trace, chosen, group if tokens is None else None)
-    sheet, rows = contact_sheet(panels, column_labels, frame_labels,
-                                max_rows=max_rows, title=title)
+    sheet, rows = contact_sheet(
+        panels, column_labels, frame_labels, max_rows=max_rows,
+        title=_title(trace, chosen, group if tokens is None else None))
     return TokenTubeVisualization(
-        panels=panels,
-        animation=animation_frames(panels, column_labels, frame_labels),
-        sheet=sheet,
-        sheet_rows=rows,
-        columns=labels,
-        tokens=chosen,
-        colors=colors,
-        tubes=np.stack(tubes),
-        points=points,
-        trace=trace)
+        panels, animation_frames(panels, column_labels, frame_labels), sheet,
+        rows, labels, chosen, colors, np.stack([t for _, t, _ in drawn]),
+        [point for _, _, point in drawn], trace)
 
 
 def _title(trace: ClipTrace, tokens: np.ndarray,
@@ -365,7 +380,6 @@ def visualize_clip(model_or_config,
         video: the video file.
         **render_kwargs: see :func:`render_trace`.
     """
-    import torch.nn as nn
     if video is None:
         raise ValueError('visualize_clip needs a video file')
     if isinstance(model_or_config, nn.Module):
@@ -375,7 +389,6 @@ def visualize_clip(model_or_config,
         model = model_or_config
         cfg = config
         if cfg is not None and isinstance(cfg, (str, Path)):
-            from mmengine.config import Config
             cfg = Config.fromfile(str(cfg))
         model.eval()
     else:

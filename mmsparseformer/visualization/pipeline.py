@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
+from mmengine.registry import init_default_scope
 
+from mmaction.registry import TRANSFORMS
 from .geometry import (AxisMap, crop_map, flip_map, model_view_box,
                        resize_map)
 
@@ -177,8 +179,6 @@ def run_tracked_pipeline(pipeline: Sequence[dict], video: str,
     input frame); the pixel map is the composition of every step's map.
     Run :func:`single_view_pipeline` first for multi-view test pipelines.
     """
-    from mmaction.registry import TRANSFORMS
-    from mmengine.registry import init_default_scope
     init_default_scope('mmaction')
     results = dict(filename=video, label=-1, start_index=start_index,
                    modality='RGB')

@@ -10,7 +10,9 @@ normalised ``t``, points ``(K, P, 3)`` as ``(x, y, t)``.
 import colorsys
 from typing import List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from .geometry import box_pixels, frame_distance, nearest_frame, tube_alpha
 
@@ -125,13 +127,29 @@ def draw_token_tubes(frames: np.ndarray,
     Returns:
         ``(T, H, W, 3)`` uint8, a new array.
     """
+    frames, tubes, points, colors = _checked_geometry(frames, tubes, points,
+                                                      colors)
+    out = frames.copy()
+    if view_box is not None:
+        _mark_view(out, view_box, dim_outside)
+    alphas = tube_alpha(
+        frame_distance(len(frames), tubes[:, 2], tubes[:, 5]), fade_frames,
+        min_alpha)  # (T, K)
+    _draw_boxes(out, tubes, colors, alphas, line_width)
+    if points is not None:
+        _draw_points(out, points, colors, point_radius)
+    return out
+
+
+def _checked_geometry(frames, tubes, points, colors) -> tuple:
+    """``frames``, ``tubes`` ``(K, 6)``, ``points`` ``(K, P, 3)`` (or
+    ``None``) and ``colors`` ``(K, 3)`` as arrays, checked to agree."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError('frames must be uint8 of shape (T, H, W, 3), got '
                          f'{frames.dtype} {frames.shape}')
     tubes = np.asarray(tubes, np.float64).reshape(-1, 6) if np.size(
         tubes) else np.zeros((0, 6))
-    num_frames, height, width = frames.shape[:3]
     num_tokens = len(tubes)
     if points is not None:
         points = np.asarray(points, np.float64)
@@ -143,33 +161,35 @@ def draw_token_tubes(frames: np.ndarray,
         np.asarray(colors, np.uint8).reshape(-1, 3)
     if len(colors) != num_tokens:
         raise ValueError(f'{len(colors)} colours for {num_tokens} tubes')
-    out = frames.copy()
-    if view_box is not None:
-        _mark_view(out, view_box, dim_outside)
-    alphas = tube_alpha(
-        frame_distance(num_frames, tubes[:, 2], tubes[:, 5]), fade_frames,
-        min_alpha)  # (T, K)
-    point_frames = None if points is None else nearest_frame(
-        points[..., 2], num_frames)  # (K, P)
-    hw = (height, width)
-    for k in range(num_tokens):
-        outline = outline_mask(tubes[k, [0, 1, 3, 4]], line_width, hw)
+    return frames, tubes, points, colors
+
+
+def _draw_boxes(out: np.ndarray, tubes: np.ndarray, colors: np.ndarray,
+                alphas: np.ndarray, line_width: int) -> None:
+    """Each tube's box on every frame, with that frame's opacity."""
+    hw = out.shape[1:3]
+    for k, tube in enumerate(tubes):
+        outline = outline_mask(tube[[0, 1, 3, 4]], line_width, hw)
         if outline is not None:
-            for f in range(num_frames):
-                blend_mask(out[f], outline[0], outline[1], colors[k],
+            for f, frame in enumerate(out):
+                blend_mask(frame, outline[0], outline[1], colors[k],
                            float(alphas[f, k]))
-    if points is None:
-        return out
-    # over all boxes: a dark ring under every dot, then the dots
+
+
+def _draw_points(out: np.ndarray, points: np.ndarray, colors: np.ndarray,
+                 point_radius: int) -> None:
+    """Every sampling point as a dot on its nearest frame: first a dark
+    ring under every dot, then the dots, so no ring hides a dot."""
+    hw = out.shape[1:3]
+    point_frames = nearest_frame(points[..., 2], len(out))  # (K, P)
     for radius, dark in ((point_radius + 1, True), (point_radius, False)):
-        for k in range(num_tokens):
+        for k in range(len(points)):
             color, alpha = ((0, 0, 0), 0.6) if dark else (colors[k], 1.)
             for p in range(points.shape[1]):
                 dot = dot_mask(points[k, p, 0], points[k, p, 1], radius, hw)
                 if dot is not None:
                     blend_mask(out[point_frames[k, p]], dot[0], dot[1], color,
                                alpha)
-    return out
 
 
 def _mark_view(frames: np.ndarray, view_box: Sequence[float],
@@ -215,7 +235,6 @@ def resize_frames(frames: np.ndarray, height: Optional[int]
                   ) -> Tuple[np.ndarray, float, float]:
     """Frames resized to ``height`` (aspect kept; ``None`` keeps them), and
     the ``x``, ``y`` scale factors."""
-    import cv2
     frames = np.asarray(frames)
     if height is None or height == frames.shape[1]:
         return frames, 1., 1.
@@ -231,7 +250,6 @@ def resize_frames(frames: np.ndarray, height: Optional[int]
 
 
 def _font(size: int):
-    from PIL import ImageFont
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one bitmap size
@@ -242,7 +260,6 @@ def label_strip(width: int, texts: Sequence[str], widths: Sequence[int],
                 height: int = 18) -> np.ndarray:
     """A ``height x width`` header with ``texts[i]`` at the left of the
     ``i``-th column (columns of ``widths`` pixels, separated by ``gap``)."""
-    from PIL import Image, ImageDraw
     image = Image.new('RGB', (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
     font = _font(max(8, height - 6))
@@ -309,7 +326,6 @@ def contact_sheet(panels: np.ndarray,
     Returns:
         The sheet ``(H, W, 3)`` uint8 and the frame index of each row.
     """
-    from PIL import Image, ImageDraw
     panels = np.asarray(panels)
     num_frames, num_columns, height, width = panels.shape[:4]
     rows = select_rows(num_frames, max_rows)

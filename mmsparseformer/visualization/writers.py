@@ -3,7 +3,9 @@ and PNG (Pillow)."""
 import os
 import os.path as osp
 
+import cv2
 import numpy as np
+from PIL import Image
 
 __all__ = ['ANIMATION_FORMATS', 'write_animation', 'write_png']
 
@@ -31,14 +33,12 @@ def write_animation(path: str, frames: np.ndarray, fps: float = 4.) -> str:
                          f'must be one of {ANIMATION_FORMATS}')
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     if suffix == '.gif':
-        from PIL import Image
         images = [Image.fromarray(frame) for frame in frames]
         # one palette per frame; disposal 1 keeps frames whole
         images[0].save(path, save_all=True, append_images=images[1:],
                        duration=max(20, int(round(1000. / fps))), loop=0,
                        disposal=1, optimize=False)
         return path
-    import cv2
     height, width = frames.shape[1:3]
     # mp4v wants even sizes: pad by one background row / column if needed
     pad_h, pad_w = height % 2, width % 2
@@ -58,7 +58,6 @@ def write_animation(path: str, frames: np.ndarray, fps: float = 4.) -> str:
 
 def write_png(path: str, image: np.ndarray) -> str:
     """Write an ``(H, W, 3)`` uint8 RGB image as PNG."""
-    from PIL import Image
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
         raise ValueError('image must be uint8 of shape (H, W, 3), got '

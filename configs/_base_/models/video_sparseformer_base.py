@@ -1,29 +1,4 @@
-# VideoSparseFormer-Base (SparseFormer v1 base, DESIGN §2): Recognizer3D +
-# VideoSparseFormer backbone + SparseFormerHead, MMAction2's usual
-# ActionDataPreprocessor (ImageNet mean/std in 0-255 RGB, NCTHW clips).
-# Sources: arch and drop path 0.4 = SparseFormer v1 base (its ImageNet
-# recipe); replicates=8 = the paper's token inflation for Kinetics;
-# in_channels=768 = the arch's cortex width; average_clips='prob' = MMAction2's
-# multi-view test default (Swin/MViT K400 configs); dropout_ratio=0. =
-# SparseFormerHead's default.
-custom_imports = dict(imports=['mmsparseformer'], allow_failed_imports=False)
+# VideoSparseFormer-Base: the tiny model with the base arch.
+_base_ = ['./video_sparseformer_tiny.py']
 
-model = dict(
-    type='Recognizer3D',
-    backbone=dict(
-        type='VideoSparseFormer',
-        arch='base',
-        replicates=8,
-        drop_path_rate=0.4,
-        pretrained=None),
-    cls_head=dict(
-        type='SparseFormerHead',
-        in_channels=768,
-        num_classes=400,
-        dropout_ratio=0.,
-        average_clips='prob'),
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        format_shape='NCTHW'))
+model = dict(backbone=dict(arch='base'), cls_head=dict(in_channels=768))

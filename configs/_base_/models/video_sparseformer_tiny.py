@@ -1,26 +1,19 @@
-# VideoSparseFormer-Tiny (SparseFormer v1 tiny, DESIGN §2): Recognizer3D +
-# VideoSparseFormer backbone + SparseFormerHead, MMAction2's usual
-# ActionDataPreprocessor (ImageNet mean/std in 0-255 RGB, NCTHW clips).
-# Sources: arch and drop path 0.2 = SparseFormer v1 tiny (its ImageNet
-# recipe); replicates=8 = the paper's token inflation for Kinetics;
-# in_channels=512 = the arch's cortex width; average_clips='prob' = MMAction2's
-# multi-view test default (Swin/MViT K400 configs); dropout_ratio=0. =
-# SparseFormerHead's default.
-custom_imports = dict(imports=['mmsparseformer'], allow_failed_imports=False)
-
+# VideoSparseFormer-Tiny: Recognizer3D + VideoSparseFormer backbone +
+# SparseFormerHead, with MMAction2's usual ActionDataPreprocessor (ImageNet
+# mean/std in 0-255 RGB, NCTHW clips). The arch (widths, tokens, points,
+# drop path) comes from the backbone's arch table (docs/model.md, "Units and
+# ops"); replicates=8 is the paper's token inflation for Kinetics
+# (docs/model.md, "Inflation"); in_channels is the arch's cortex width;
+# average_clips='prob' is MMAction2's multi-view test default.
 model = dict(
     type='Recognizer3D',
     backbone=dict(
-        type='VideoSparseFormer',
-        arch='tiny',
-        replicates=8,
-        drop_path_rate=0.2,
+        type='VideoSparseFormer', arch='tiny', replicates=8,
         pretrained=None),
     cls_head=dict(
         type='SparseFormerHead',
         in_channels=512,
         num_classes=400,
-        dropout_ratio=0.,
         average_clips='prob'),
     data_preprocessor=dict(
         type='ActionDataPreprocessor',
