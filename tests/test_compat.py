@@ -291,3 +291,20 @@ def test_every_mmengine_load_reads_runner_checkpoints(runner_checkpoint,
     assert not marker.exists()
     with pytest.raises(FileNotFoundError, match='can not be found'):
         _load_checkpoint(str(tmp_path / 'missing.pth'))
+
+
+# --------------------------------------------------------------------------
+# MMAction2's multimodal models with transformers but without timm
+# --------------------------------------------------------------------------
+def test_mmaction_models_import_with_transformers_and_no_timm():
+    import importlib.util
+    if importlib.util.find_spec('transformers') is None or \
+            importlib.util.find_spec('timm') is not None:
+        pytest.skip('needs transformers (the zeroshot extra) and no timm')
+    assert 'multimodal_without_timm' in compat.apply_compat_fixes()
+    import mmaction.models  # noqa: F401  (failed before the fix)
+    from mmaction.utils import dependency
+    assert dependency.WITH_MULTIMODAL is False
+    # MMAction2's own placeholder says what the VindLU models need
+    with pytest.raises(ImportError, match='multi-modal dependencies'):
+        MODELS.build(dict(type='VindLURetrieval'))
