@@ -1,6 +1,8 @@
-"""VideoSparseFormer and its head, registered in MMAction2's ``MODELS``."""
+"""VideoSparseFormer and its heads, registered in MMAction2's ``MODELS``."""
 from .backbones import VideoSparseFormer
-from .heads import SparseFormerHead
+from .heads import SparseFormerHead, ZeroShotHead
 from .sparseformer_unit import SparseFormerUnit
 
-__all__ = ['SparseFormerHead', 'SparseFormerUnit', 'VideoSparseFormer']
+__all__ = [
+    'SparseFormerHead', 'SparseFormerUnit', 'VideoSparseFormer', 'ZeroShotHead'
+]
