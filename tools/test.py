@@ -9,7 +9,7 @@ from typing import List, Optional
 from mmengine.config import Config, DictAction
 
 import mmsparseformer  # noqa: F401  (compat fixes, registers the models)
-from mmsparseformer.engine import (ToolError, build_tool_runner,
+from mmsparseformer.engine import (ToolError, build_test_runner,
                                    check_checkpoint_file, finish_distributed,
                                    load_tool_config, report_tool_errors)
 
@@ -116,8 +116,9 @@ def main(argv: Optional[List[str]] = None) -> None:
                                     osp.splitext(osp.basename(args.config))[0])
 
         check_checkpoint_file(args.checkpoint)
-        cfg.load_from = args.checkpoint
-        runner = build_tool_runner(cfg)
+        # MMAction2 sets cfg.load_from; an official SparseFormer file is
+        # converted (and inflated) for the config's model instead
+        runner = build_test_runner(cfg, args.checkpoint)
 
         # start testing
         runner.test()

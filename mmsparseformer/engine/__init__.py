@@ -6,12 +6,13 @@ from .distributed import (cpu_model_wrapper_cfg, init_gloo_process_group,
 from .tool_errors import (ToolError, check_checkpoint_file,
                           checkpoint_load_error, report_tool_errors,
                           unregistered_type_error)
-from .tool_runner import (build_tool_runner, finish_distributed,
-                          load_tool_config)
+from .tool_runner import (build_test_runner, build_tool_runner,
+                          finish_distributed, load_tool_config)
 from .visualization_hook import ClipVisualizationHook
 
 __all__ = [
-    'ClipVisualizationHook', 'ToolError', 'build_tool_runner',
+    'ClipVisualizationHook', 'ToolError', 'build_test_runner',
+    'build_tool_runner',
     'check_checkpoint_file', 'finish_distributed', 'load_tool_config',
     'checkpoint_load_error', 'cpu_model_wrapper_cfg',
     'init_gloo_process_group', 'needs_cpu_distributed', 'report_tool_errors',

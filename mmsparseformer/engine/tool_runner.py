@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from .distributed import setup_cpu_distributed
-from .tool_errors import ToolError, report_tool_errors
+from .tool_errors import ToolError, is_remote, report_tool_errors
 
 
 def load_tool_config(path: str) -> Config:
@@ -31,6 +31,36 @@ def build_tool_runner(cfg: Config) -> Runner:
         runner = RUNNERS.build(cfg)
     if gloo_note:
         runner.logger.info(gloo_note)
+    return runner
+
+
+def build_test_runner(cfg: Config, checkpoint: str) -> Runner:
+    """The runner of ``tools/test.py``, with ``checkpoint`` loaded.
+
+    A recognizer checkpoint loads as in MMAction2 (``load_from``). An
+    official SparseFormer file (image or video, any release layout; e.g.
+    the CLIP-bootstrapped image checkpoint of a zero-shot config) cannot
+    load that way: it is converted for the config's model and inflated to
+    its replicates, then loaded strictly (an error names the keys that do
+    not fit).
+    """
+    from mmengine.model import is_model_wrapper
+
+    from ..apis.recognizer import load_recognizer_weights
+    from ..models.checkpoint import official_file_layout
+    layout = None if is_remote(checkpoint) else \
+        official_file_layout(checkpoint)
+    cfg.load_from = None if layout else checkpoint
+    runner = build_tool_runner(cfg)
+    if layout:
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        load_recognizer_weights(model, checkpoint)
+        backbone = getattr(model, 'backbone', None)
+        runner.logger.info(
+            f'Loaded {checkpoint} ({layout} layout, converted for the '
+            'model' + (f', inflated to {backbone.replicates} replicates'
+                       if layout != 'official_video' else '') + ')')
     return runner
 
 
