@@ -16,6 +16,13 @@ Examples::
         --label-map label_map_k400.txt --out results.json
     python tools/infer.py CONFIG CHECKPOINT clip.mp4 --device cuda
     python tools/infer.py CONFIG --onnx model.onnx clip.mp4 videos/
+
+A zero-shot config recognises the classes of any text classifier
+(``tools/zeroshot/build_text_classifier.py MY_LABELS --out my.pt``), named
+by the label map stored in it::
+
+    python tools/infer.py ZERO_SHOT_CONFIG CHECKPOINT clip.mp4 \\
+        --classifier my.pt
 """
 import argparse
 import json
@@ -51,6 +58,11 @@ def parse_args(argv=None):
     parser.add_argument(
         '--label-map',
         help='class names, one per line (e.g. label_map_k400.txt)')
+    parser.add_argument(
+        '--classifier',
+        help='a zero-shot config\'s text classifier file '
+        '(tools/zeroshot/build_text_classifier.py): its classes replace the '
+        'config\'s; names from the file unless --label-map is given')
     parser.add_argument('--out', help='write the results to this JSON file')
     parser.add_argument(
         '--device',
@@ -107,7 +119,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import mmsparseformer  # noqa: F401  (compat fixes, registries)
     from mmsparseformer.apis import (build_inferencer, collect_videos,
-                                     infer_videos, load_label_map)
+                                     infer_videos, load_label_map,
+                                     with_text_classifier)
     from mmsparseformer.checkpoint_io import CheckpointError
     if args.topk < 1:
         print('error: --topk must be >= 1', file=sys.stderr)
@@ -122,14 +135,18 @@ def main(argv=None) -> int:
         print(f'error: no video files in {args.inputs}', file=sys.stderr)
         return 2
     try:
+        config = with_text_classifier(args.config, args.classifier) \
+            if args.classifier else args.config
         inferencer = build_inferencer(
-            args.config,
+            config,
             args.checkpoint,
             backend=args.backend,
             device=device,
             view_batch=args.view_batch)
+        # a zero-shot head knows its class names (the classifier's label map)
         names = load_label_map(args.label_map, inferencer.num_classes) \
-            if args.label_map else None
+            if args.label_map else getattr(inferencer.head, 'class_names',
+                                           None)
     except (CheckpointError, FileNotFoundError, ValueError, RuntimeError,
             KeyError, ImportError) as err:
         print(f'error: {err}', file=sys.stderr)
@@ -152,6 +169,7 @@ def main(argv=None) -> int:
             device=device,
             topk=args.topk,
             label_map=args.label_map,
+            classifier=args.classifier,
             num_videos=len(results),
             num_failed=len(failed),
             results=results)

@@ -2,7 +2,7 @@
 from .inference import (VIDEO_EXTENSIONS, InferenceBackend, PyTorchBackend,
                         VideoInferencer, VideoReadError, build_inferencer,
                         collect_videos, infer_videos, load_label_map,
-                        topk_entries)
+                        topk_entries, with_text_classifier)
 from .recognizer import (ClipRecognizer, build_recognizer,
                          load_recognizer_weights)
 
@@ -10,5 +10,6 @@ __all__ = [
     'ClipRecognizer', 'build_recognizer', 'load_recognizer_weights',
     'VIDEO_EXTENSIONS', 'InferenceBackend', 'PyTorchBackend',
     'VideoInferencer', 'VideoReadError', 'build_inferencer',
-    'collect_videos', 'infer_videos', 'load_label_map', 'topk_entries'
+    'collect_videos', 'infer_videos', 'load_label_map', 'topk_entries',
+    'with_text_classifier'
 ]
