@@ -19,7 +19,9 @@ from mmsparseformer.models import ZeroShotHead
 from mmsparseformer.models.heads.text_classifier import (
     TextClassifierError, load_text_classifier, save_text_classifier)
 from mmsparseformer.zeroshot import cli, read_templates
-from zeroshot_refs import random_text_classifier, write_tiny_clip
+from sparseformer_refs import btsp_fixture_arch
+from zeroshot_refs import (random_text_classifier, write_tiny_clip,
+                           write_tiny_full_clip)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(ROOT, 'configs', 'recognition', 'videosparseformer')
@@ -116,6 +118,29 @@ def test_builder_default_templates_are_clips_kinetics_ones(tiny_clip,
     expected = direct_class_embeddings(tiny_clip, NAMES[:2], templates)
     torch.testing.assert_close(classifier.embeddings, expected, rtol=0,
                                atol=1e-6)
+
+
+def test_builder_reads_a_whole_clip_checkpoint(tmp_path):
+    """The openai/clip-vit-* repositories hold the whole CLIP model: the
+    builder takes its text tower and projection."""
+    pytest.importorskip('transformers')
+    from transformers import CLIPTokenizer
+    folder = tmp_path / 'full_clip'
+    folder.mkdir()
+    model = write_tiny_full_clip(str(folder))
+    out = tmp_path / 'classes.pt'
+    assert cli.main([write_label_map(tmp_path / 'labels.txt'), '--clip',
+                     'ViT-B-16', '--model-path', str(folder), '--templates',
+                     write_label_map(tmp_path / 't.txt', ['a video of {}.']),
+                     '--out', str(out)]) == 0
+    tokenizer = CLIPTokenizer.from_pretrained(str(folder))
+    tokens = tokenizer([f'a video of {n.replace("_", " ")}.' for n in NAMES],
+                       padding=True, return_tensors='pt')
+    with torch.no_grad():
+        pooled = model.text_model(**tokens).pooler_output
+        expected = F.normalize(model.text_projection(pooled), dim=-1)
+    torch.testing.assert_close(load_text_classifier(str(out)).embeddings,
+                               expected, rtol=0, atol=1e-6)
 
 
 def one_line_error(capsys) -> str:
@@ -337,3 +362,50 @@ def test_btsp_clip_base_zero_shot_model_runs(tmp_path, monkeypatch):
             dict(inputs=inputs, data_samples=[ActionDataSample()]))[0]
     assert prediction.pred_score.shape == (400, )
     assert prediction.pred_score.sum().item() == pytest.approx(1., abs=1e-5)
+
+
+# --------------------------------------------------------------------------
+# an official checkpoint as the CHECKPOINT of tools/test.py / infer.py
+# --------------------------------------------------------------------------
+def fixture_recognizer(btsp_reference, head: dict):
+    return MODELS.build(dict(
+        type='Recognizer3D',
+        backbone=dict(type='VideoSparseFormer', replicates=2,
+                      arch=btsp_fixture_arch(btsp_reference, 'clip_style')),
+        cls_head=dict(in_channels=128, num_classes=3, proj_dims=12, **head),
+        data_preprocessor=dict(type='ActionDataPreprocessor',
+                               format_shape='NCTHW')))
+
+
+def test_official_checkpoint_loads_into_a_zero_shot_recognizer(
+        btsp_reference, tmp_path):
+    from mmsparseformer.apis import load_recognizer_weights
+    from mmsparseformer.checkpoint_io import CheckpointError
+    from mmsparseformer.models.checkpoint import (convert_state_dict,
+                                                  official_file_layout)
+    init_default_scope('mmaction')
+    state = btsp_reference['clip_style']['state_dict']
+    official = str(tmp_path / 'official.pth')
+    torch.save(dict(model=state), official)
+    assert official_file_layout(official) == 'official_image'
+    random_text_classifier(str(tmp_path / 'c.pt'), 3, 12)
+    model = fixture_recognizer(
+        btsp_reference, dict(type='ZeroShotHead',
+                             classifier=str(tmp_path / 'c.pt')))
+    load_recognizer_weights(model, official)
+    converted = convert_state_dict(state, model.backbone)
+    for key, value in converted['backbone'].items():
+        torch.testing.assert_close(model.backbone.state_dict()[key], value)
+    for key, value in converted['head'].items():  # norm, CLIP projection
+        torch.testing.assert_close(model.cls_head.state_dict()[key], value)
+    own = str(tmp_path / 'own.pth')
+    torch.save(dict(state_dict=model.state_dict()), own)
+    assert official_file_layout(own) is None
+    # a head that needs a trained classifier: the error says so
+    model = fixture_recognizer(
+        btsp_reference, dict(type='SparseFormerHead', pool='cls'))
+    with pytest.raises(CheckpointError) as info:
+        load_recognizer_weights(model, official)
+    message = str(info.value)
+    assert 'cls_head.fc_cls.weight' in message
+    assert 'no classifier for this config' in message

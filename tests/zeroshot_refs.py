@@ -25,11 +25,10 @@ def byte_symbols() -> list:
     return [chr(code) for code in codes]
 
 
-def write_tiny_clip(folder: str, projection_dim: int = 12,
-                    seed: int = 0) -> str:
-    """A random CLIP text model with projection and its tokenizer, saved
-    as transformers saves them (``from_pretrained(folder)`` loads both)."""
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+def write_tiny_tokenizer(folder: str) -> int:
+    """A CLIP tokenizer (byte-level BPE, CLIP's special tokens) as the
+    files ``CLIPTokenizer.from_pretrained(folder)`` reads; returns the
+    vocabulary size (its last two ids: start and end of text)."""
     symbols = byte_symbols()
     vocab = symbols + [s + '</w>' for s in symbols]
     vocab += [a + b for a, b in MERGES]
@@ -40,20 +39,51 @@ def write_tiny_clip(folder: str, projection_dim: int = 12,
         f.write('#version: 0.2\n' + ''.join(f'{a} {b}\n' for a, b in MERGES))
     with open(osp.join(folder, 'tokenizer_config.json'), 'w') as f:
         json.dump(dict(tokenizer_class='CLIPTokenizer'), f)
-    config = CLIPTextConfig(
-        vocab_size=len(vocab),
+    return len(vocab)
+
+
+def tiny_text_config(vocab_size: int, projection_dim: int):
+    from transformers import CLIPTextConfig
+    return CLIPTextConfig(
+        vocab_size=vocab_size,
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=2,
         max_position_embeddings=77,  # CLIP's context length
         projection_dim=projection_dim,
-        bos_token_id=len(vocab) - 2,
-        eos_token_id=len(vocab) - 1,
-        pad_token_id=len(vocab) - 1)
+        bos_token_id=vocab_size - 2,
+        eos_token_id=vocab_size - 1,
+        pad_token_id=vocab_size - 1)
+
+
+def write_tiny_clip(folder: str, projection_dim: int = 12,
+                    seed: int = 0) -> str:
+    """A random CLIP text model with projection and its tokenizer, saved
+    as transformers saves them (``from_pretrained(folder)`` loads both)."""
+    from transformers import CLIPTextModelWithProjection
+    config = tiny_text_config(write_tiny_tokenizer(folder), projection_dim)
     torch.manual_seed(seed)
     CLIPTextModelWithProjection(config).save_pretrained(folder)
     return folder
+
+
+def write_tiny_full_clip(folder: str, projection_dim: int = 12,
+                         seed: int = 0):
+    """A random whole CLIP model (text and image towers), the layout of
+    the ``openai/clip-vit-*`` checkpoints; returns the model."""
+    from transformers import CLIPConfig, CLIPModel, CLIPVisionConfig
+    text = tiny_text_config(write_tiny_tokenizer(folder), projection_dim)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64,
+                              num_hidden_layers=1, num_attention_heads=2,
+                              image_size=32, patch_size=16)
+    config = CLIPConfig(text_config=text.to_dict(),
+                        vision_config=vision.to_dict(),
+                        projection_dim=projection_dim)
+    torch.manual_seed(seed)
+    model = CLIPModel(config).eval()
+    model.save_pretrained(folder)
+    return model
 
 
 def random_text_classifier(path: str, num_classes: int, embed_dims: int,

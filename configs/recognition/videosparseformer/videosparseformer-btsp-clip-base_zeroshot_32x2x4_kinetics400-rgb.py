@@ -8,11 +8,10 @@
 #       tools/data/kinetics/label_map_k400.txt --clip ViT-B-16 \
 #       --model-path checkpoints/clip-vit-base-patch16 \
 #       --out data/k400_clip-b16_classes.pt
-#   python tools/test.py \
-#       configs/recognition/videosparseformer/videosparseformer-btsp-clip-base_zeroshot_32x2x4_kinetics400-rgb.py \
+#   python tools/test.py THIS_CONFIG \
 #       checkpoints/sparseformer_btsp_clip_base_converted.pth
 #
-# CHECKPOINT is the official image file: tools/test.py converts it and
+# The checkpoint is the official image file: tools/test.py converts it and
 # inflates it to 8 replicates when it loads it; a converted file
 # (tools/convert/sparseformer_official.py) works too. Another label set:
 #   --cfg-options model.cls_head.classifier=FILE model.cls_head.num_classes=K

@@ -8,15 +8,14 @@
 #       tools/data/kinetics/label_map_k400.txt --clip ViT-L-14 \
 #       --model-path checkpoints/clip-vit-large-patch14 \
 #       --out data/k400_clip-l14_classes.pt
-#   python tools/test.py \
-#       configs/recognition/videosparseformer/videosparseformer-btsp-clip-large_zeroshot_32x2x4_kinetics400-rgb.py \
+#   python tools/test.py THIS_CONFIG \
 #       checkpoints/sparseformer_btsp_clip_large_converted.pth
 #
-# CHECKPOINT is the official image file: tools/test.py converts it and
+# The checkpoint is the official image file: tools/test.py converts it and
 # inflates it to 8 replicates when it loads it; a converted file
 # (tools/convert/sparseformer_official.py) works too. (The official library's
 # download table names the base file for the large model; a wrong file is
-# refused with the keys that do not fit.) Another label set:
+# refused, naming the keys and shapes that do not fit.) Another label set:
 #   --cfg-options model.cls_head.classifier=FILE model.cls_head.num_classes=K
 #
 # Where the numbers come from:
