@@ -1,6 +1,7 @@
 """What ``tools/train.py`` and ``tools/test.py`` share: reading the config
 and building the runner (with the CPU distributed fallback)."""
 import os.path as osp
+from typing import Optional
 
 import torch.distributed as dist
 from mmengine.config import Config
@@ -34,6 +35,20 @@ def build_tool_runner(cfg: Config) -> Runner:
     return runner
 
 
+def official_layout(checkpoint: str) -> Optional[str]:
+    """The official SparseFormer layout of a local checkpoint file; None
+    for other checkpoints, remote ones and files it cannot read (which
+    mmengine's loader then reports as usual)."""
+    from ..checkpoint_io import CheckpointError
+    from ..models.checkpoint import official_file_layout
+    if is_remote(checkpoint):
+        return None
+    try:
+        return official_file_layout(checkpoint)
+    except CheckpointError:
+        return None
+
+
 def build_test_runner(cfg: Config, checkpoint: str) -> Runner:
     """The runner of ``tools/test.py``, with ``checkpoint`` loaded.
 
@@ -47,9 +62,7 @@ def build_test_runner(cfg: Config, checkpoint: str) -> Runner:
     from mmengine.model import is_model_wrapper
 
     from ..apis.recognizer import load_recognizer_weights
-    from ..models.checkpoint import official_file_layout
-    layout = None if is_remote(checkpoint) else \
-        official_file_layout(checkpoint)
+    layout = official_layout(checkpoint)
     cfg.load_from = None if layout else checkpoint
     runner = build_tool_runner(cfg)
     if layout:

@@ -54,13 +54,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def report_progress(done: int, every: int = 50) -> None:
+    """A line on stderr every ``every`` classes."""
+    if done % every == 0:
+        print(f'{done} classes embedded', file=sys.stderr, flush=True)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     try:
         classifier = build_text_classifier(
             args.label_map, args.clip, args.out, args.templates,
-            args.model_path, args.download, args.device)
+            args.model_path, args.download, args.device, report_progress)
     except (ClipUnavailableError, FileNotFoundError, ValueError) as err:
         print(f'{PROG}: error: {err}', file=sys.stderr)
         return 1
