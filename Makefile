@@ -6,7 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mmsparseformer-installed
 PINS := setup.py requirements/runtime.txt requirements/tests.txt \
-	requirements/deploy.txt requirements/constraints.txt
+	requirements/deploy.txt requirements/zeroshot.txt \
+	requirements/constraints.txt
 # Extra pip options, e.g. PIP_OPTS="--index-url https://download.pytorch.org/whl/cpu"
 PIP_OPTS ?=
 
@@ -17,7 +18,7 @@ install: $(STAMP)
 $(STAMP): $(PINS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_OPTS) \
-		-c requirements/constraints.txt -e '.[tests,deploy]'
+		-c requirements/constraints.txt -e '.[tests,deploy,zeroshot]'
 	@# compile the CPU kernels now (the model falls back to PyTorch ops
 	@# where they cannot be built, so a failure here is not fatal)
 	-$(PY) -m mmsparseformer.ops

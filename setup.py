@@ -29,12 +29,17 @@ setup(
     license='Apache License 2.0',
     packages=find_packages(include=['mmsparseformer', 'mmsparseformer.*']),
     # the C++ source of the CPU kernels, compiled on first use
-    package_data={'mmsparseformer.ops': ['csrc/*.cpp', 'csrc/*.h']},
+    # and the prompt templates of the zero-shot text classifiers
+    package_data={
+        'mmsparseformer.ops': ['csrc/*.cpp', 'csrc/*.h'],
+        'mmsparseformer.zeroshot': ['templates/*.txt'],
+    },
     python_requires='>=3.9',
     install_requires=read_requirements('runtime'),
     extras_require=dict(
         tests=read_requirements('tests'),
         deploy=read_requirements('deploy'),
+        zeroshot=read_requirements('zeroshot'),
     ),
     zip_safe=False,
 )

@@ -50,12 +50,14 @@ def runner_checkpoint_scope(path: str):
 
 
 def load_checkpoint_file(path: str,
-                         map_location: Union[str, torch.device] = 'cpu'
-                         ) -> dict:
+                         map_location: Union[str, torch.device] = 'cpu',
+                         mmap: bool = False) -> dict:
     """``torch.load`` with ``weights_only=True`` and clear errors.
 
     mmengine runner checkpoints pickle ``getattr`` (for their
     ``HistoryBuffer`` statistics); it is allowed only for those files.
+    ``mmap`` maps the tensors instead of reading them (zip files only, as
+    ``torch.save`` writes them), for a look at the keys.
     """
     if not osp.isfile(path):
         raise CheckpointError(f'Checkpoint file not found: {path}')
@@ -64,7 +66,8 @@ def load_checkpoint_file(path: str,
     try:
         with runner_checkpoint_scope(path):
             return torch.load(path, map_location=map_location,
-                              weights_only=True)
+                              weights_only=True,
+                              mmap=mmap and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f'Refusing to load {path}: it needs globals that are not '

@@ -22,6 +22,13 @@ tested in ``tests/test_compat.py``.
    recognizer uses it, so that one warning is silenced. Likewise the
    deprecation warning of ``pkg_resources``, which mmengine imports and
    setuptools < 81 keeps for it (the pin exists for that reason).
+4. ``mmaction2`` 1.2.0 takes an installed ``transformers`` (>= 4.28) for
+   its whole "multimodal" extra and then imports its VindLU models, which
+   also need ``timm`` (and with it ``torchvision``, which does not load
+   beside the pinned CPU torch). With the ``zeroshot`` extra installed and
+   no ``timm``, ``import mmaction.models`` would fail; MMAction2's
+   placeholders for the VindLU models are registered instead (building
+   one raises MMAction2's own "requires extra multi-modal dependencies").
 
 Before any fix, :func:`check_torch_version` refuses a torch older than
 :data:`MIN_TORCH`, the first with every ``torch.serialization`` API that
@@ -47,6 +54,7 @@ from .checkpoint_io import runner_checkpoint_scope
 #: The oldest torch the package supports (``requirements/runtime.txt``).
 MIN_TORCH = (2, 6)
 DRN_MODULE = 'mmaction.models.localizers.drn'
+MULTIMODAL_MODULE = 'mmaction.models.multimodal'
 _applied: Optional[List[str]] = None
 
 
@@ -90,6 +98,25 @@ def patch_missing_drn() -> bool:
     sys.modules[DRN_MODULE] = package
     sys.modules[f'{DRN_MODULE}.drn'] = module
     MODELS.register_module(name='DRN', module=MissingDRN, force=True)
+    return True
+
+
+def multimodal_import_fails() -> bool:
+    """Whether MMAction2 would import its VindLU models (transformers is
+    installed) although their ``timm`` is not, and has not done so yet."""
+    if MULTIMODAL_MODULE in sys.modules:
+        return False
+    from mmaction.utils import dependency
+    return dependency.WITH_MULTIMODAL and \
+        importlib.util.find_spec('timm') is None
+
+
+def patch_multimodal_without_timm() -> bool:
+    """Let ``mmaction.models`` import with transformers but no timm."""
+    if not multimodal_import_fails():
+        return False
+    from mmaction.utils import dependency
+    dependency.WITH_MULTIMODAL = False
     return True
 
 
@@ -194,6 +221,8 @@ def apply_compat_fixes() -> List[str]:
             _applied.append('pkg_resources_warning')
         if silence_mmcv_lite_warning():
             _applied.append('mmcv_lite_warning')
+        if patch_multimodal_without_timm():
+            _applied.append('multimodal_without_timm')
         if patch_missing_drn():
             _applied.append('missing_drn')
         if patch_weights_only_loading():

@@ -319,3 +319,20 @@ def test_the_floor_is_the_requirements_and_has_every_api_called():
                  'safe_globals', 'get_unsafe_globals_in_checkpoint'):
         assert hasattr(serialization, name), name
     assert compat.loads_weights_only_by_default()
+
+
+# --------------------------------------------------------------------------
+# MMAction2's multimodal models with transformers but without timm
+# --------------------------------------------------------------------------
+def test_mmaction_models_import_with_transformers_and_no_timm():
+    import importlib.util
+    if importlib.util.find_spec('transformers') is None or \
+            importlib.util.find_spec('timm') is not None:
+        pytest.skip('needs transformers (the zeroshot extra) and no timm')
+    assert 'multimodal_without_timm' in compat.apply_compat_fixes()
+    import mmaction.models  # noqa: F401  (failed before the fix)
+    from mmaction.utils import dependency
+    assert dependency.WITH_MULTIMODAL is False
+    # MMAction2's own placeholder says what the VindLU models need
+    with pytest.raises(ImportError, match='multi-modal dependencies'):
+        MODELS.build(dict(type='VindLURetrieval'))

@@ -29,7 +29,7 @@ LAYERS = {
     'ops': 1,
     'models': 2,
     'datasets': 3, 'deployment': 3,
-    'apis': 4,
+    'apis': 4, 'zeroshot': 4,
     'analysis': 5, 'visualization': 5, 'engine': 5,
     '': 6,  # mmsparseformer/__init__.py: compat fixes, registers everything
     'cli': 7,  # the logic of tools/
@@ -38,9 +38,7 @@ LAYERS = {
 #: The base layer is one part: its modules may import each other.
 BASE = {name for name, rank in LAYERS.items() if rank == 0}
 
-#: Imports inside functions that the models refactor removes (the backbone
-#: and head load checkpoints through models/checkpoint.py, which reads the
-#: backbone's arch table): fixed by the models refactor.
+
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix('').parts)
     if parts[-1] == '__init__':

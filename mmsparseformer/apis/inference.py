@@ -6,6 +6,7 @@ preprocessor, ``(V, 3, T, H, W)`` float32. It returns per-view logits; the
 views are averaged by the head's ``average_clip`` (the config's
 ``average_clips``), as MMAction2's ``Recognizer3D`` does at test time.
 """
+import copy
 import os
 import os.path as osp
 import sys
@@ -22,6 +23,7 @@ from torch import Tensor
 from mmaction.registry import MODELS
 from ..deployment.backends import InferenceBackend, PyTorchBackend
 from ..deployment.onnxruntime_backend import OnnxRuntimeBackend
+from ..models.heads.text_classifier import load_text_classifier
 from ..utils.config import load_config, read_test_pipeline
 from ..utils.video_io import VIDEO_EXTENSIONS
 from .recognizer import build_recognizer
@@ -166,6 +168,22 @@ def check_device(device: str) -> None:
                            'this machine (use --device cpu)')
     if kind not in ('cpu', 'cuda'):
         raise ValueError(f'Unsupported device {device!r}: use cpu or cuda')
+
+
+def with_text_classifier(config: Union[str, Config],
+                         classifier: str) -> Config:
+    """A zero-shot config (``ZeroShotHead``) scoring the classes of another
+    text classifier file: the head's ``classifier`` and ``num_classes``
+    come from the file (``tools/zeroshot/build_text_classifier.py``)."""
+    cfg = copy.deepcopy(load_config(config))
+    head = cfg.model.get('cls_head') or {}
+    if head.get('type') != 'ZeroShotHead':
+        raise ValueError('a text classifier needs a zero-shot config '
+                         "(model.cls_head.type='ZeroShotHead'); this one has "
+                         f'{head.get("type")!r}')
+    text = load_text_classifier(classifier)
+    head.update(classifier=classifier, num_classes=text.num_classes)
+    return cfg
 
 
 def collect_videos(inputs: Sequence[str],

@@ -16,6 +16,13 @@ Examples::
         --label-map label_map_k400.txt --out results.json
     python tools/infer.py CONFIG CHECKPOINT clip.mp4 --device cuda
     python tools/infer.py CONFIG --onnx model.onnx clip.mp4 videos/
+
+A zero-shot config recognises the classes of any text classifier
+(``tools/zeroshot/build_text_classifier.py MY_LABELS --out my.pt``), named
+by the label map stored in it::
+
+    python tools/infer.py ZERO_SHOT_CONFIG CHECKPOINT clip.mp4 \\
+        --classifier my.pt
 """
 import argparse
 import json
@@ -27,7 +34,7 @@ from typing import List, Optional
 import torch
 
 from ..apis import (VideoInferencer, build_inferencer, collect_videos,
-                    infer_videos, load_label_map)
+                    infer_videos, load_label_map, with_text_classifier)
 from ..checkpoint_io import CheckpointError
 
 
@@ -58,6 +65,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--label-map',
         help='class names, one per line (e.g. label_map_k400.txt)')
+    parser.add_argument(
+        '--classifier',
+        help='a zero-shot config\'s text classifier file '
+        '(tools/zeroshot/build_text_classifier.py): its classes replace the '
+        'config\'s; names from the file unless --label-map is given')
     parser.add_argument('--out', help='write the results to this JSON file')
     parser.add_argument(
         '--device',
@@ -131,6 +143,7 @@ def write_summary(args: argparse.Namespace, inferencer: VideoInferencer,
         device=device,
         topk=args.topk,
         label_map=args.label_map,
+        classifier=args.classifier,
         num_videos=len(results),
         num_failed=sum('error' in r for r in results),
         results=results)
@@ -144,14 +157,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     device = args.device or default_device(args.backend)
     try:
         videos = check_inputs(args)
+        config = with_text_classifier(args.config, args.classifier) \
+            if args.classifier else args.config
         inferencer = build_inferencer(
-            args.config,
+            config,
             args.checkpoint,
             backend=args.backend,
             device=device,
             view_batch=args.view_batch)
+        # a zero-shot head knows its class names (the classifier's label map)
         names = load_label_map(args.label_map, inferencer.num_classes) \
-            if args.label_map else None
+            if args.label_map else getattr(inferencer.head, 'class_names',
+                                           None)
     except (CheckpointError, FileNotFoundError, ValueError, RuntimeError,
             KeyError, ImportError) as err:
         print(f'error: {err}', file=sys.stderr)

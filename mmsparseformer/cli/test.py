@@ -7,7 +7,7 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-from ..engine import (ToolError, add_runner_args, build_tool_runner,
+from ..engine import (ToolError, add_runner_args, build_test_runner,
                       check_checkpoint_file, finish_distributed,
                       load_tool_config, parse_runner_args,
                       report_tool_errors, set_work_dir)
@@ -90,8 +90,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         set_work_dir(cfg, args.work_dir, args.config)
 
         check_checkpoint_file(args.checkpoint)
-        cfg.load_from = args.checkpoint
-        runner = build_tool_runner(cfg)
+        # MMAction2 sets cfg.load_from; an official SparseFormer file is
+        # converted (and inflated) for the config's model instead
+        runner = build_test_runner(cfg, args.checkpoint)
 
         # start testing
         runner.test()

@@ -8,12 +8,15 @@ from typing import List, Optional
 
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mmaction.registry import RUNNERS
-
+from ..apis.recognizer import load_recognizer_weights
+from ..checkpoint_io import CheckpointError
+from ..models.checkpoint import official_file_layout
 from .distributed import setup_cpu_distributed
-from .tool_errors import ToolError, report_tool_errors
+from .tool_errors import ToolError, is_remote, report_tool_errors
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +80,43 @@ def build_tool_runner(cfg: Config) -> Runner:
         runner = RUNNERS.build(cfg)
     if gloo_note:
         runner.logger.info(gloo_note)
+    return runner
+
+
+def official_layout(checkpoint: str) -> Optional[str]:
+    """The official SparseFormer layout of a local checkpoint file; None
+    for other checkpoints, remote ones and files it cannot read (which
+    mmengine's loader then reports as usual)."""
+    if is_remote(checkpoint):
+        return None
+    try:
+        return official_file_layout(checkpoint)
+    except CheckpointError:
+        return None
+
+
+def build_test_runner(cfg: Config, checkpoint: str) -> Runner:
+    """The runner of ``tools/test.py``, with ``checkpoint`` loaded.
+
+    A recognizer checkpoint loads as in MMAction2 (``load_from``). An
+    official SparseFormer file (image or video, any release layout; e.g.
+    the CLIP-bootstrapped image checkpoint of a zero-shot config) cannot
+    load that way: it is converted for the config's model and inflated to
+    its replicates, then loaded strictly (an error names the keys that do
+    not fit).
+    """
+    layout = official_layout(checkpoint)
+    cfg.load_from = None if layout else checkpoint
+    runner = build_tool_runner(cfg)
+    if layout:
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        load_recognizer_weights(model, checkpoint)
+        backbone = getattr(model, 'backbone', None)
+        runner.logger.info(
+            f'Loaded {checkpoint} ({layout} layout, converted for the '
+            'model' + (f', inflated to {backbone.replicates} replicates'
+                       if layout != 'official_video' else '') + ')')
     return runner
 
 

@@ -108,6 +108,20 @@ def official_head_key(key: str, clip_projection: bool = False
     return key
 
 
+def is_official_state(state: Dict[str, Tensor]) -> bool:
+    """Whether a state dict is an official SparseFormer one (any of the
+    official layouts), without raising for other models' state dicts."""
+    return 'token_roi.weight' in state or 'initial_roi.weight' in state
+
+
+def official_file_layout(path: str) -> Optional[str]:
+    """The layout of an official SparseFormer checkpoint file; None for
+    this project's and other checkpoints. Reads only the keys (the tensors
+    are memory-mapped)."""
+    state = unwrap_state_dict(load_checkpoint_file(path, mmap=True), path)
+    return detect_layout(state, path) if is_official_state(state) else None
+
+
 def detect_layout(state: Dict[str, Tensor], path: str = '') -> str:
     """Which of :data:`LAYOUTS` a state dict is in."""
     if 'initial_rois' in state or 'backbone.initial_rois' in state:
