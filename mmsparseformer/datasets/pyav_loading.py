@@ -155,8 +155,8 @@ class PyAVSeekDecode(PyAVDecode):
     """Decode the sampled frames of a :class:`PyAVSeekInit` video.
 
     Required keys: ``video_reader``, ``frame_inds``. Added keys: ``imgs``
-    (one ``(H, W, 3)`` RGB array per index, a repeated index gets its own
-    copy), ``original_shape``, ``img_shape``.
+    (one ``(H, W, 3)`` RGB array per index, views of one contiguous block
+    as ``DecordDecode`` returns), ``original_shape``, ``img_shape``.
     """
 
     def __init__(self) -> None:
@@ -172,11 +172,14 @@ class PyAVSeekDecode(PyAVDecode):
             found = video.read(indices)
         finally:
             video.close()
-        imgs, seen = [], set()
-        for index in indices.tolist():
-            img = found[index]
-            imgs.append(img.copy() if index in seen else img)
-            seen.add(index)
+        # one contiguous block, as decord returns: every index (a repeated
+        # one too) gets its own frame, and later transforms run on memory
+        # laid out as with DecordDecode
+        first = found[int(indices[0])]
+        block = np.empty((len(indices), ) + first.shape, first.dtype)
+        for slot, index in enumerate(indices.tolist()):
+            block[slot] = found[index]
+        imgs = list(block)
         results['frame_inds'] = indices
         results['imgs'] = imgs
         results['original_shape'] = imgs[0].shape[:2]
