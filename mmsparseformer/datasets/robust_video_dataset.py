@@ -232,4 +232,5 @@ class RobustVideoDataset(VideoDataset):
         samples = data.get('data_samples') if isinstance(data,
                                                         dict) else None
         if samples is not None and hasattr(samples, 'set_metainfo'):
-            samples.set_metainfo({UNREADABLE_VIDEOS_KEY: tuple(self._replaced)})
+            samples.set_metainfo(
+                {UNREADABLE_VIDEOS_KEY: tuple(self._replaced)})

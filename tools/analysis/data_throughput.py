@@ -197,6 +197,17 @@ def report(cfg, args, videos, costs, model_speed, model_result):
         print(f'Wrote {args.json}')
 
 
+def run(cfg, args, work_dir: str) -> None:
+    videos = resolve_videos(args, work_dir)
+    load = ', '.join(f'{x:.2f}' for x in os.getloadavg())
+    print(f'Load average: {load} (the CPU times below are per process, '
+          'robust to other processes)')
+    costs = measure_pipelines(cfg, args, videos, work_dir)
+    model_speed, model_result = measure_model_speed(cfg, args)
+    report(cfg, args, [osp.abspath(v) for v in videos], costs, model_speed,
+           model_result)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     import mmsparseformer  # noqa: F401  (registries, compatibility fixes)
@@ -205,13 +216,7 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             work_dir = args.work_dir or tmp
             os.makedirs(work_dir, exist_ok=True)
-            videos = resolve_videos(args, work_dir)
-            print(f'Load average: {", ".join(f"{x:.2f}" for x in os.getloadavg())}'
-                  ' (CPU times below are per process and robust to it)')
-            costs = measure_pipelines(cfg, args, videos, work_dir)
-            model_speed, model_result = measure_model_speed(cfg, args)
-            report(cfg, args, [osp.abspath(v) for v in videos], costs,
-                   model_speed, model_result)
+            run(cfg, args, work_dir)
     except (FileNotFoundError, KeyError, ValueError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 2

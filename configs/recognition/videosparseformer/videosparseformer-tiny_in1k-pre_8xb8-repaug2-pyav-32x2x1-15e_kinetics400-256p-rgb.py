@@ -6,7 +6,7 @@
 # recipe: docs/data_loading.md.
 # Sources:
 #   repeated augmentation, its batch/epoch arithmetic and schedule:
-#     videosparseformer-tiny_in1k-pre_8xb8-repaug2-32x2x1-15e_kinetics400-rgb.py
+#     videosparseformer-tiny_in1k-pre_8xb8-repaug2-32x2x1-15e_kinetics400-rgb.py  # noqa: E501
 #   the PyAV decoder:
 #     videosparseformer-tiny_in1k-pre_8xb8-pyav-32x2x1-30e_kinetics400-rgb.py
 #   the re-encoded videos: made once with
@@ -23,8 +23,10 @@ train_pipeline = [
     dict(type='PyAVSeekInit', **file_client_args),
     dict(type='SampleFrames', clip_len=32, frame_interval=2, num_clips=1),
     dict(type='PyAVSeekDecode'),
-    # a no-op on the re-encoded videos (kept for videos that are not)
-    dict(type='Resize', scale=(-1, 256)),
+    # no Resize(-1, 256): the re-encoded videos have that short side already
+    # (a copy of every frame saved). Videos the re-encoder did not upscale
+    # (short side below 256) are cropped at their own size: the crop covers
+    # the same share of the frame and is resized to 224 all the same.
     dict(type='RandomResizedCrop'),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='Flip', flip_ratio=0.5),
