@@ -287,7 +287,7 @@ def test_measure_pipeline_per_transform(videos, tmp_path):
     paths = [str(root / f'clip{i}.mp4') for i in range(3)]
     cost = dt.measure_pipeline(cfg, 'train', paths, items=3,
                                work_dir=str(tmp_path))
-    assert (cost.videos, cost.clips, cost.dataset) == \
+    assert (cost.items, cost.clips, cost.dataset) == \
         (3, 6, 'RobustRepeatAugDataset')
     names = [t.name for t in cost.transforms]
     assert names == [t['type'] for t in cfg.train_dataloader.dataset.pipeline]

@@ -56,7 +56,7 @@ class PipelineCost:
     """The measured cost of one pipeline (through its dataset)."""
     split: str
     dataset: str
-    videos: int  # dataset items fetched
+    items: int  # dataset items fetched (a video each)
     clips: int  # clips they made (a repeated-augmentation item makes several)
     views_per_clip: int  # e.g. 12 for 4 clips x 3 crops at test time
     cpu_ms: float  # per clip, all of the dataset item
@@ -399,7 +399,7 @@ def summary_line(cost: PipelineCost) -> str:
     views = f' of {cost.views_per_clip} views' \
         if cost.views_per_clip > 1 else ''
     return (f'{cost.split} pipeline ({cost.dataset}): {cost.clips} clips'
-            f'{views} from {cost.videos} dataset items; {cost.cpu_ms:.1f} ms '
+            f'{views} from {cost.items} dataset items; {cost.cpu_ms:.1f} ms '
             f'CPU per clip, of which decoding {cost.decode_cpu_ms:.1f}: '
             f'{cost.clips_per_s_per_worker:.3g} clips/s per worker')
 

@@ -18,7 +18,7 @@ Use them as a pair in place of ``DecordInit`` / ``DecordDecode``::
 import bisect
 import io
 import os.path as osp
-from typing import Dict, Sequence, Set
+from typing import Dict, List, Sequence, Set, Tuple
 
 import av
 import numpy as np
@@ -39,22 +39,29 @@ class IndexedVideo:
     def __init__(self, source, name: str, num_threads: int = 1) -> None:
         self.name = name
         self.container = av.open(source)
-        if not self.container.streams.video:
+        try:
+            stamps = self._index(num_threads)
+        except Exception:
             self.close()
-            raise ValueError(f'{name} has no video stream')
-        self.stream = self.container.streams.video[0]
-        self.stream.codec_context.thread_count = max(1, num_threads)
-        if num_threads > 1:
-            self.stream.thread_type = 'AUTO'
-        stamps = sorted((packet.pts, packet.is_keyframe)
-                        for packet in self.container.demux(self.stream)
-                        if packet.size and packet.pts is not None)
+            raise
         self.pts = [pts for pts, _ in stamps]
         self.index = {pts: i for i, pts in enumerate(self.pts)}
         self.keyframes = [i for i, (_, key) in enumerate(stamps) if key] \
             or [0]
         self.fps = float(self.stream.average_rate or 0)
         self.reformatter = av.video.reformatter.VideoReformatter()
+
+    def _index(self, num_threads: int) -> List[Tuple[int, bool]]:
+        """``(pts, is keyframe)`` of every frame, in presentation order."""
+        if not self.container.streams.video:
+            raise ValueError(f'{self.name} has no video stream')
+        self.stream = self.container.streams.video[0]
+        self.stream.codec_context.thread_count = max(1, num_threads)
+        if num_threads > 1:
+            self.stream.thread_type = 'AUTO'
+        return sorted((packet.pts, packet.is_keyframe)
+                      for packet in self.container.demux(self.stream)
+                      if packet.size and packet.pts is not None)
 
     def __len__(self) -> int:
         return len(self.pts)
