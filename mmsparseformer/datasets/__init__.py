@@ -16,7 +16,8 @@ from .video_check import (check_video, read_list_filenames,
 
 __all__ = [
     'IndexedVideo', 'PyAVSeekDecode', 'PyAVSeekInit',
-    'RobustRepeatAugDataset', 'RobustVideoDataset', 'UnreadableVideoError', 'UnreadableVideoHook',
+    'RobustRepeatAugDataset', 'RobustVideoDataset', 'UnreadableVideoError',
+    'UnreadableVideoHook',
     'UNREADABLE_VIDEOS_KEY', 'check_video', 'read_list_filenames',
     'read_unreadable_list', 'write_unreadable_list'
 ]
