@@ -220,9 +220,17 @@ class RobustVideoDataset(VideoDataset):
                     'tools/data/kinetics/check_videos.py') from error
             raise
         if self._replaced:
-            samples = data.get('data_samples') if isinstance(data,
-                                                            dict) else None
-            if samples is not None and hasattr(samples, 'set_metainfo'):
-                samples.set_metainfo(
-                    {UNREADABLE_VIDEOS_KEY: tuple(self._replaced)})
+            self._record_replaced(data)
         return data
+
+    def _record_replaced(self, data: Any) -> None:
+        """Record the replaced videos in the metainfo of the returned
+        sample (the first one, when an item is a list of clips, so that
+        each read is counted once)."""
+        if isinstance(data, (list, tuple)):
+            data = data[0] if data else None
+        samples = data.get('data_samples') if isinstance(data,
+                                                        dict) else None
+        if samples is not None and hasattr(samples, 'set_metainfo'):
+            samples.set_metainfo(
+                {UNREADABLE_VIDEOS_KEY: tuple(self._replaced)})
