@@ -1,10 +1,19 @@
 """Bootstrapped SparseFormers (AugReg and CLIP): parity with the official
 library, the released checkpoint layouts, exactness at inflation and
 gradients of the tube position encoding."""
+import copy
+import glob
 import math
+import os.path as osp
 
 import pytest
 import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+
+from mmaction.registry import MODELS
 
 from mmsparseformer.checkpoint_io import CheckpointError
 from mmsparseformer.models import SparseFormerHead, VideoSparseFormer
@@ -14,10 +23,13 @@ from mmsparseformer.models.checkpoint import (check_shapes,
                                               load_head_checkpoint)
 from mmsparseformer.models.conversion import (convert_official_checkpoint,
                                               infer_official_arch)
+from mmsparseformer.testing import write_random_videos
+from mmsparseformer.utils.config import model_cfg_without_weights
 from sparseformer_refs import (btsp_fixture_arch, btsp_head,
                                build_btsp_reference_model, head_output,
                                random_official_image_state)
 
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOL = 1e-5
 IMAGE_AXES = [0, 1, 3, 4]  # (x1, y1, x2, y2) of a tube
 CASES = ['augreg_style', 'clip_style']
@@ -276,3 +288,105 @@ def test_key_bias_is_log_replicates():
     assert bias[0] == pytest.approx(math.log(8)) and not bias[1:].any()
     assert VideoSparseFormer('btsp-clip-base', replicates=1).insert_cls_token(
         torch.zeros(1, 48, 768))[1] is None
+
+
+# ------------------------------------------------------------ K400 configs
+BTSP_CONFIGS = sorted(
+    glob.glob(osp.join(ROOT, 'configs', 'recognition', 'videosparseformer',
+                       'videosparseformer-btsp-*_8xb8-32x2x1-55e_'
+                       'kinetics400-rgb.py')))
+#: CLIP's mean and std (x 255), and the Inception ones of the AugReg ViTs.
+CLIP_MEAN, CLIP_STD = [122.771, 116.746, 104.094], [68.5, 66.632, 70.323]
+INCEPTION = [127.5, 127.5, 127.5]
+
+
+def load_config(path: str) -> Config:
+    cfg = Config.fromfile(path)
+    init_default_scope('mmaction')
+    return cfg
+
+
+def test_four_btsp_k400_configs():
+    assert [osp.basename(p).split('_')[0] for p in BTSP_CONFIGS] == [
+        f'videosparseformer-{arch}' for arch in sorted(RELEASES)]
+
+
+@pytest.mark.parametrize('path', BTSP_CONFIGS, ids=osp.basename)
+def test_btsp_k400_config_values(path):
+    """Arch, checkpoint, head and normalisation of the release; the
+    protocol of the v1 configs; the UniFormerV2 CLIP fine-tuning recipe."""
+    cfg = load_config(path)
+    arch = cfg.model.backbone.arch
+    assert osp.basename(path).startswith(f'videosparseformer-{arch}_')
+    assert cfg.model.backbone.replicates == 8
+    release = RELEASES[arch]
+    assert f'sparseformer_btsp_{release}.pth' in cfg.pretrained
+    assert cfg.model.backbone.pretrained == cfg.pretrained
+    head = cfg.model.cls_head
+    assert head.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained)
+    width = VideoSparseFormer.arch_zoo[arch]['cortex_dims']
+    assert (head.in_channels, head.pool, head.norm_eps) == (width, 'cls',
+                                                           1e-5)
+    clip = arch.startswith('btsp-clip')
+    assert head.proj_dims == ({'btsp-clip-base': 512,
+                               'btsp-clip-large': 768}[arch]
+                              if clip else None)
+    preprocessor = cfg.model.data_preprocessor
+    assert preprocessor.mean == (CLIP_MEAN if clip else INCEPTION)
+    assert preprocessor.std == (CLIP_STD if clip else INCEPTION)
+    assert head.dropout_ratio == 0.5
+    assert cfg.train_cfg.max_epochs == 55
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == (
+        'AdamW', 1e-5, 0.05)
+    assert cfg.optim_wrapper.clip_grad.max_norm == 20
+    assert [s.type for s in cfg.param_scheduler] == ['LinearLR',
+                                                     'CosineAnnealingLR']
+    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=256)
+    test = cfg.test_dataloader.dataset.pipeline
+    sampler = next(t for t in test if t['type'] == 'SampleFrames')
+    assert (sampler.clip_len, sampler.num_clips) == (32, 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('path', [p for p in BTSP_CONFIGS if '-base_' in p],
+                         ids=osp.basename)
+def test_btsp_k400_config_trains_one_step_on_generated_clips(path, tmp_path):
+    """The config's model (real arch, no weights), optimizer and training
+    pipeline (shorter clips, smaller frames) on generated videos: one step
+    changes the weights, with no weight decay on norms, biases and the
+    token queries and positions. (The large configs inherit these and
+    change only the arch, head widths and checkpoint, which
+    test_btsp_k400_config_values checks; their models are built and run by
+    the metafile test of tests/test_configs.py.)"""
+    cfg = load_config(path)
+    write_random_videos(str(tmp_path), 2, 400, num_frames=12, size=(72, 96))
+    pipeline = copy.deepcopy(cfg.train_pipeline)
+    for step in pipeline:
+        if step['type'] == 'SampleFrames':
+            step.update(clip_len=4, frame_interval=1)
+        if step['type'] == 'Resize':
+            step['scale'] = (-1, 64) if step.get('keep_ratio', True) \
+                else (64, 64)
+    pipeline = Compose(pipeline)
+    batch = pseudo_collate([
+        pipeline(dict(filename=str(tmp_path / f'video_{i}.mp4'), label=i,
+                      start_index=0, modality='RGB')) for i in range(2)
+    ])
+    model = MODELS.build(model_cfg_without_weights(cfg.model))
+    model.init_weights()
+    wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    decay = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups
+             for p in g['params']}
+    for name, param in model.named_parameters():
+        no_decay = param.ndim <= 1 or name.endswith(
+            ('initial_rois', 'initial_embeddings', 'cls_token',
+             'stage_embeddings'))
+        assert (decay[id(param)] == 0) == no_decay, name
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    losses = model.train_step(batch, wrapper)
+    assert torch.isfinite(losses['loss_cls'])
+    for name in ('cls_head.fc_cls.weight', 'backbone.cls_token',
+                 'backbone.units.0.sampling.offsets.bias',
+                 'backbone.units.2.attn.qkv.weight'):
+        assert not torch.equal(before[name], model.get_parameter(name)), name

@@ -1,12 +1,12 @@
 """Checkpoint layouts, conversion, inflation, loading and their errors."""
 import os.path as osp
 import re
-import sys
 
 import pytest
 import torch
 
 from mmsparseformer.checkpoint_io import CheckpointError, load_checkpoint_file
+from mmsparseformer.cli import sparseformer_official
 from mmsparseformer.models import SparseFormerHead, VideoSparseFormer
 from mmsparseformer.models.checkpoint import (detect_layout,
                                               load_backbone_checkpoint,
@@ -15,8 +15,6 @@ from mmsparseformer.models.checkpoint import (detect_layout,
 from mmsparseformer.models.conversion import infer_official_arch
 from sparseformer_refs import fixture_arch, random_official_image_state
 
-sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'tools', 'convert'))
-import sparseformer_official  # noqa: E402
 
 
 class RecordingLogger:

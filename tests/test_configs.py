@@ -20,22 +20,27 @@ from mmsparseformer.analysis.report import (PROJECT_METAFILE,
                                             read_project_models)
 from mmsparseformer.cli import get_flops
 from mmsparseformer.models import VideoSparseFormer
+from mmsparseformer.models.heads.text_classifier import save_text_classifier
 from mmsparseformer.testing import MICRO_ARCH, write_video
 from mmsparseformer.utils.config import model_cfg_without_weights
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # The zero-shot configs (test only, their head reads a text classifier
 # file) are tested in tests/test_zeroshot.py.
-CONFIGS = sorted(
+ALL_CONFIGS = sorted(
     osp.relpath(path, ROOT)
     for path in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
-                          recursive=True)
-    if '_zeroshot_' not in osp.basename(path))
-K400_CONFIGS = [path for path in CONFIGS if 'kinetics400' in path
-                and '_base_' not in path.split(osp.sep)]
+                          recursive=True))
+CONFIGS = [path for path in ALL_CONFIGS
+           if '_zeroshot_' not in osp.basename(path)]
+ALL_K400_CONFIGS = [path for path in CONFIGS if 'kinetics400' in path
+                    and '_base_' not in path.split(osp.sep)]
+# the bootstrapped SparseFormers' configs (tested in tests/test_btsp.py)
+BTSP_CONFIGS = [path for path in ALL_K400_CONFIGS if '-btsp-' in path]
+K400_CONFIGS = [path for path in ALL_K400_CONFIGS if path not in BTSP_CONFIGS]
 K400_IDS = [osp.basename(path)[:-3] for path in K400_CONFIGS]
-# one recipe per arch; the other K400 configs are data-loading variants of the
-# tiny recipe (same model)
+# one recipe per v1 arch; the other v1 K400 configs are data-loading
+# variants of the tiny recipe (same model)
 K400_RECIPES = [path for path in K400_CONFIGS if '_8xb8-32x2x1-30e_' in path]
 ARCH_WIDTHS = dict(tiny=512, small=640, base=768)
 ARCH_DROP_PATH = dict(tiny=0.2, small=0.3, base=0.4)
@@ -91,6 +96,7 @@ def check_forward(model, num_classes: int) -> None:
 
 def test_configs_found():
     assert len(K400_RECIPES) == 3, K400_CONFIGS
+    assert len(BTSP_CONFIGS) == 4, BTSP_CONFIGS
     assert all('videosparseformer-tiny_' in p for p in K400_CONFIGS
                if p not in K400_RECIPES), K400_CONFIGS
     for arch in ARCH_WIDTHS:
@@ -301,7 +307,7 @@ EVERY_OP = {'tiny': 23.1, 'small': 39.3, 'base': 75.1}
 
 def test_metafile_lists_every_recognition_config():
     listed = sorted(model.config for model in METAFILE_MODELS)
-    leaves = sorted(path for path in CONFIGS
+    leaves = sorted(path for path in ALL_CONFIGS
                     if path.startswith(osp.join('configs', 'recognition')))
     assert listed == leaves
     readme = open(osp.join(osp.dirname(PROJECT_METAFILE),
@@ -311,17 +317,61 @@ def test_metafile_lists_every_recognition_config():
         assert f'{model.params_m:.4g}M' in readme, model.name
 
 
+def model_and_protocol(config: str) -> str:
+    """What the FLOP count of a config depends on: its model and its test
+    pipeline (entries that share them share their numbers)."""
+    cfg = load(config)
+    model_cfg = model_cfg_without_weights(cfg.model)
+    model_cfg.get('cls_head', {}).pop('init_cfg', None)
+    return json.dumps([model_cfg, cfg.test_dataloader.dataset.pipeline],
+                      sort_keys=True, default=str)
+
+
+def distinct_models(models) -> list:
+    """One entry per distinct model and protocol, the others checked to
+    claim the same numbers."""
+    first = {}
+    for model in models:
+        key = model_and_protocol(model.config)
+        if key in first:
+            other = first[key]
+            assert (model.gflops_per_view, model.paper_gflops_per_view,
+                    model.params_m, model.input_shape, model.views) == (
+                        other.gflops_per_view, other.paper_gflops_per_view,
+                        other.params_m, other.input_shape, other.views), \
+                f'{model.name} and {other.name} have one model'
+        else:
+            first[key] = model
+    return list(first.values())
+
+
+COUNTED_MODELS = distinct_models(METAFILE_MODELS)
+
+
+def flops_args(model, tmp_path) -> list:
+    """get_flops arguments; a zero-shot config gets a random text
+    classifier of its widths (its own is built from CLIP weights)."""
+    args = [model.config_path, '--json', str(tmp_path / 'flops.json')]
+    head = load(model.config).model.cls_head
+    if head.type == 'ZeroShotHead':
+        classifier = str(tmp_path / 'classes.pt')
+        save_text_classifier(classifier,
+                             torch.randn(head.num_classes, head.proj_dims),
+                             dict(clip_model='random'))
+        args += ['--cfg-options', f'model.cls_head.classifier={classifier}']
+    return args
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    'model', METAFILE_MODELS, ids=[m.name for m in METAFILE_MODELS])
+    'model', COUNTED_MODELS, ids=[m.name for m in COUNTED_MODELS])
 def test_metafile_numbers_are_what_get_flops_counts(model, tmp_path,
                                                     capsys):
     """GFLOPs, paper-comparable GFLOPs, parameters, input and views of
-    every metafile entry, against tools/analysis/get_flops.py on its
-    config; at the Kinetics-400 protocol also against the paper."""
-    out = tmp_path / 'flops.json'
-    assert get_flops.main([model.config_path, '--json', str(out)]) == 0
-    counted = json.loads(out.read_text())
+    every distinct metafile model, against tools/analysis/get_flops.py on
+    its config; at the Kinetics-400 protocol also against the paper."""
+    assert get_flops.main(flops_args(model, tmp_path)) == 0
+    counted = json.loads((tmp_path / 'flops.json').read_text())
     assert f'{counted["gflops_per_view"]:.4g}' == \
         f'{model.gflops_per_view:.4g}'
     assert f'{counted["paper_comparable_gflops_per_view"]:.4g}' == \
@@ -330,7 +380,7 @@ def test_metafile_numbers_are_what_get_flops_counts(model, tmp_path,
     assert counted['input_shape'] == [1, 3, *model.input_shape]
     assert counted['views'] == model.views
     arch = load(model.config).model.backbone.arch
-    if not isinstance(arch, str):  # an arch dict: not a paper model
+    if not isinstance(arch, str) or arch not in PAPER:  # not a paper model
         assert counted['paper'] is None
         return
     assert counted['views'] == 12

@@ -200,9 +200,7 @@ def test_production_code_never_imports_the_test_helpers():
 
 
 # ----------------------------------------------------------------- tools
-TOOL_SCRIPTS = sorted(
-    path for path in (ROOT / 'tools').rglob('*.py')
-    if 'convert' not in path.parts)  # tools/convert: the converter's own
+TOOL_SCRIPTS = sorted((ROOT / 'tools').rglob('*.py'))
 
 
 @pytest.mark.parametrize(

@@ -361,19 +361,6 @@ def verdict(train: PipelineCost, model_clips_per_s: float,
 
 
 # ------------------------------------------------------------------ tables
-def markdown_table(rows: Sequence[Sequence[str]]) -> str:
-    """A markdown table; the first row is the header."""
-    widths = [max(len(str(row[i])) for row in rows)
-              for i in range(len(rows[0]))]
-    lines = [
-        '| ' + ' | '.join(str(cell).ljust(width)
-                          for cell, width in zip(row, widths)) + ' |'
-        for row in rows
-    ]
-    lines.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
-    return '\n'.join(lines)
-
-
 def pipeline_rows(cost: PipelineCost) -> List[Tuple[str, ...]]:
     """Header and one row per transform, then decoding, the dataset's own
     work and the total: CPU and wall ms per clip and the CPU share."""

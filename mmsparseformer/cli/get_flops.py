@@ -14,7 +14,7 @@ import sys
 from typing import List, Optional, Tuple
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from ..analysis.flops import FlopCount, RecognizerFlops, recognizer_flops
 from ..utils.config import load_config
@@ -46,6 +46,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=4,
         help='depth of the per-module table (default 4)')
     parser.add_argument('--json', help='also write the numbers to this file')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys (key=value), e.g. '
+        'model.cls_head.classifier=classes.pt for a zero-shot config')
     return parser.parse_args(argv)
 
 
@@ -139,6 +145,8 @@ def write_json(path: str, config: str, result: RecognizerFlops,
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     cfg = load_config(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     try:
         result = recognizer_flops(cfg, args.shape)
     except KeyError as err:

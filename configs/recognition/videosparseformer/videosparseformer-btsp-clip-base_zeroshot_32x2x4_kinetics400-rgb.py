@@ -13,7 +13,8 @@
 #
 # The checkpoint is the official image file: tools/test.py converts it and
 # inflates it to 8 replicates when it loads it; a converted file
-# (tools/convert/sparseformer_official.py) works too. Another label set:
+# (tools/convert/sparseformer_official.py) works too. The btsp-clip-large
+# config inherits this one. Another label set:
 #   --cfg-options model.cls_head.classifier=FILE model.cls_head.num_classes=K
 #
 # Where the numbers come from:
@@ -29,8 +30,8 @@
 #           frames at 224x224, 8 replicates per token, 4 clips x 3 crops.
 #   [swin]  MMAction2's Video Swin K400 test pipeline (frame interval 2,
 #           short side 224, ThreeCrop, batch 1) as in this project's K400
-#           recipe, configs/_base_/recipes/kinetics400_in1k-pre_8xb8-32x2x1-
-#           30e.py.
+#           configs (videosparseformer-tiny_in1k-pre_8xb8-32x2x1-30e_
+#           kinetics400-rgb.py).
 #   [mmaction] MMAction2's default_runtime.py; multi-view test averaging of
 #           probabilities (average_clips='prob') as its K400 configs.
 #   [project] choices of this project, explained where they are made.

@@ -1,8 +1,9 @@
 # Zero-shot Kinetics-400 test of VideoSparseFormer btsp-clip-large: the
 # SparseFormer bootstrapped from OpenAI CLIP ViT-L/14, inflated to video, with
-# no video training at all. A video's embedding (class token, final norm and
-# the checkpoint's CLIP projection) is compared with CLIP text embeddings of
-# the 400 class names (docs/zero_shot.md). Test only:
+# no video training. The btsp-clip-base zero-shot config (protocol, data and
+# the sources of its numbers) with the large arch [btsp]: 63 + 1 tokens of
+# 1024 channels and CLIP ViT-L/14's 768-d projection without bias, scored
+# against a classifier built with the same CLIP:
 #
 #   python tools/zeroshot/build_text_classifier.py \
 #       tools/data/kinetics/label_map_k400.txt --clip ViT-L-14 \
@@ -11,92 +12,14 @@
 #   python tools/test.py THIS_CONFIG \
 #       checkpoints/sparseformer_btsp_clip_large_converted.pth
 #
-# The checkpoint is the official image file: tools/test.py converts it and
-# inflates it to 8 replicates when it loads it; a converted file
-# (tools/convert/sparseformer_official.py) works too. (The official library's
-# download table names the base file for the large model; a wrong file is
-# refused, naming the keys and shapes that do not fit.) Another label set:
-#   --cfg-options model.cls_head.classifier=FILE model.cls_head.num_classes=K
-#
-# Where the numbers come from:
-#   [btsp]  "Bootstrapping SparseFormers from Vision Foundation Models" (Gao
-#           et al., CVPR 2024) and its release sparseformer_btsp_openai_clip_
-#           large: arch btsp-clip-large (1024-d tokens, 63 + 1 of them,
-#           CLIP ViT-L/14's 768-d projection without bias, LayerNorm eps
-#           1e-5, class token).
-#   [clip]  CLIP (Radford et al., 2021): input mean/std (0.48145466,
-#           0.4578275, 0.40821073) / (0.26862954, 0.26130258, 0.27577711)
-#           on 0-1 RGB, here x255; text side: the Kinetics prompt templates
-#           and the logit scale 100 (stored in the classifier file).
-#   [paper] SparseFormer (Gao et al., ICLR 2024), video classification: 32
-#           frames at 224x224, 8 replicates per token, 4 clips x 3 crops.
-#   [swin]  MMAction2's Video Swin K400 test pipeline (frame interval 2,
-#           short side 224, ThreeCrop, batch 1) as in this project's K400
-#           recipe, configs/_base_/recipes/kinetics400_in1k-pre_8xb8-32x2x1-
-#           30e.py.
-#   [mmaction] MMAction2's default_runtime.py; multi-view test averaging of
-#           probabilities (average_clips='prob') as its K400 configs.
-#   [project] choices of this project, explained where they are made.
-_base_ = ['mmaction::_base_/default_runtime.py']  # [mmaction]
-
-custom_imports = dict(imports=['mmsparseformer'], allow_failed_imports=False)
+# (The official library's download table names the base file for the large
+# model; a wrong file is refused, naming the keys and shapes that do not
+# fit.)
+_base_ = ['./videosparseformer-btsp-clip-base_zeroshot_32x2x4_kinetics400-rgb.py']
 
 model = dict(
-    type='Recognizer3D',
-    backbone=dict(
-        type='VideoSparseFormer',
-        arch='btsp-clip-large',  # [btsp]
-        replicates=8,  # [paper]
-        # CHECKPOINT of tools/test.py provides the weights
-        pretrained=None),
+    backbone=dict(arch='btsp-clip-large'),
     cls_head=dict(
-        type='ZeroShotHead',
-        num_classes=400,  # Kinetics-400
-        in_channels=1024,  # [btsp] token width of btsp-clip-large
-        proj_dims=768,  # [btsp] CLIP ViT-L/14 embedding width
-        # [project] built by tools/zeroshot/build_text_classifier.py with
-        # --clip ViT-L-14 from tools/data/kinetics/label_map_k400.txt
-        classifier='data/k400_clip-l14_classes.pt',
-        average_clips='prob'),  # [mmaction]
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        mean=[122.771, 116.746, 104.094],  # [clip] x 255
-        std=[68.501, 66.632, 70.323],  # [clip] x 255
-        format_shape='NCTHW'))
-
-# dataset settings (MMAction2's K400 layout; docs/kinetics400.md)
-dataset_type = 'RobustVideoDataset'  # [project] as the K400 recipe
-data_root_val = 'data/kinetics400/videos_val'
-ann_file_test = 'data/kinetics400/kinetics400_val_list_videos.txt'
-
-file_client_args = dict(io_backend='disk')
-test_pipeline = [  # 4 clips x 3 crops = 12 views [paper], sizes [swin]
-    dict(type='DecordInit', **file_client_args),
-    dict(
-        type='SampleFrames',
-        clip_len=32,  # [paper]
-        frame_interval=2,  # [swin]
-        num_clips=4,  # [paper]
-        test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 224)),  # [swin]
-    dict(type='ThreeCrop', crop_size=224),  # [paper]
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
-test_dataloader = dict(
-    batch_size=1,  # [swin]
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_test,
-        data_prefix=dict(video=data_root_val),
-        pipeline=test_pipeline,
-        # [project] as the K400 recipe: an unreadable video is an error
-        # naming the file, unless test_dataloader.dataset.skip_unreadable
-        skip_unreadable=False,
-        test_mode=True))
-test_evaluator = dict(type='AccMetric')
-test_cfg = dict(type='TestLoop')
+        in_channels=1024,
+        proj_dims=768,
+        classifier='data/k400_clip-l14_classes.pt'))
