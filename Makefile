@@ -8,7 +8,7 @@ STAMP := $(VENV)/.mmsparseformer-installed
 PINS := setup.py requirements/runtime.txt requirements/tests.txt \
 	requirements/deploy.txt requirements/zeroshot.txt \
 	requirements/constraints.txt
-# Extra pip options, e.g. PIP_OPTS="--index-url https://download.pytorch.org/whl/cpu"
+# Extra pip options, e.g. PIP_OPTS="--index-url <PyTorch's CPU wheel index>"
 PIP_OPTS ?=
 
 .PHONY: install test demo clean-venv
