@@ -107,9 +107,11 @@ def test_benchmark_reference_only_at_tiny_size(tmp_path, capsys):
     assert benchmark.main([
         '--models', REFERENCE, '--vsf-config', MICRO_CONFIG, '--iters', '1',
         '--warmup', '0', '--threads', '1', '--train-batch', '1', '--json',
-        str(out)
+        str(out), '--extra', f'micro again={MICRO_CONFIG}'
     ]) == 0
-    result = json.loads(out.read_text())['results'][0]
+    results = json.loads(out.read_text())['results']
+    assert [r['name'] for r in results] == [REFERENCE, 'micro again']
+    result = results[0]
     assert result['shape'] == [4, 32, 32]  # from the micro test pipeline
     assert result['inference']['clips_per_s'] > 0
     assert result['training']['clips_per_s'] > 0
@@ -121,6 +123,9 @@ def test_benchmark_argument_errors(capsys):
     assert benchmark.main(['--models', 'nope']) == 2
     assert 'Unknown models' in capsys.readouterr().err
     assert benchmark.main(['--iters', '0']) == 2
+    assert benchmark.main(['--extra', 'no-config']) == 2
+    assert "--extra takes NAME=CONFIG, got 'no-config'" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.slow

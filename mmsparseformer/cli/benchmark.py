@@ -13,6 +13,10 @@ Examples::
     python tools/analysis/benchmark.py --device cuda --iters 20 --warmup 5
     # tiny sizes (every model at 4x32x32), e.g. in CI
     python tools/analysis/benchmark.py --shape 4 32 32 --iters 1 --warmup 0
+    # another model beside them (any MMAction2 config)
+    python tools/analysis/benchmark.py --models VideoSparseFormer-T \
+        --extra btsp-clip-base=configs/recognition/videosparseformer/\
+videosparseformer-btsp-clip-base_clip-pre_8xb8-32x2x1-55e_kinetics400-rgb.py
 """
 import argparse
 import json
@@ -39,6 +43,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='VideoSparseFormer-T config (default: the repository\'s '
         'configs/recognition/videosparseformer/videosparseformer-tiny_'
         'in1k-pre_8xb8-32x2x1-30e_kinetics400-rgb.py)')
+    parser.add_argument(
+        '--extra',
+        nargs='+',
+        default=[],
+        metavar='NAME=CONFIG',
+        help='more models to benchmark, each a name and its config')
     parser.add_argument(
         '--shape',
         type=int,
@@ -74,8 +84,14 @@ def check_args(args: argparse.Namespace) -> Tuple[list, str]:
         raise ValueError('--iters and the batches must be >= 1, --warmup '
                          '>= 0')
     check_device(args.device)
+    extra = []
+    for item in args.extra:
+        name, sep, config = item.partition('=')
+        if not sep or not name or not config:
+            raise ValueError(f'--extra takes NAME=CONFIG, got {item!r}')
+        extra.append((name, config))
     vsf_config = args.vsf_config or default_vsf_config()
-    return model_specs(args.models, vsf_config), vsf_config
+    return model_specs(args.models, vsf_config) + extra, vsf_config
 
 
 def print_setup(args: argparse.Namespace, vsf_source: str) -> dict:
