@@ -8,6 +8,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmaction.registry import MODELS
+
 from mmsparseformer.analysis.benchmark import (REFERENCE, ModelResult,
                                                PeakMemory, PhaseResult,
                                                benchmark_model_cfg,
@@ -117,6 +119,27 @@ def test_benchmark_reference_only_at_tiny_size(tmp_path, capsys):
     assert result['training']['clips_per_s'] > 0
     assert result['training']['batch'] == 1
     assert 'Ratios to VideoSparseFormer-T' in capsys.readouterr().out
+
+
+def test_benchmark_cfg_options_reach_the_model(tmp_path, monkeypatch):
+    """--cfg-options changes every benchmarked config (here gradient
+    checkpointing, which the training step then uses)."""
+    built = []
+    real_build = MODELS.build
+
+    def build(cfg, *args, **kwargs):
+        model = real_build(cfg, *args, **kwargs)
+        built.append(model)
+        return model
+
+    monkeypatch.setattr(MODELS, 'build', build)
+    assert benchmark.main([
+        '--models', REFERENCE, '--vsf-config', MICRO_CONFIG, '--iters', '1',
+        '--warmup', '0', '--threads', '1', '--train-batch', '1',
+        '--cfg-options', 'model.backbone.with_cp=True'
+    ]) == 0
+    backbones = [m for m in built if type(m).__name__ == 'VideoSparseFormer']
+    assert backbones and all(b.with_cp for b in backbones)
 
 
 def test_benchmark_argument_errors(capsys):

@@ -13,23 +13,29 @@ Examples::
     python tools/analysis/benchmark.py --device cuda --iters 20 --warmup 5
     # tiny sizes (every model at 4x32x32), e.g. in CI
     python tools/analysis/benchmark.py --shape 4 32 32 --iters 1 --warmup 0
+    # peak memory of a training step with gradient checkpointing
+    python tools/analysis/benchmark.py --models VideoSparseFormer-T \
+        --cfg-options model.backbone.with_cp=True
     # another model beside them (any MMAction2 config)
     python tools/analysis/benchmark.py --models VideoSparseFormer-T \
         --extra btsp-clip-base=configs/recognition/videosparseformer/\
 videosparseformer-btsp-clip-base_clip-pre_8xb8-32x2x1-55e_kinetics400-rgb.py
 """
 import argparse
+import copy
 import json
 import sys
 from typing import List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.config import DictAction
 
 from ..analysis.benchmark import (REFERENCE, ModelResult, benchmark_model,
                                   default_vsf_config, environment,
                                   model_specs, ratio_table, results_table,
                                   warm_up_runtime)
 from ..apis import check_device
+from ..utils.config import load_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -72,6 +78,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--no-train', action='store_true', help='skip the training step')
     parser.add_argument('--json', help='also write the results here')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override keys of every benchmarked config, e.g. '
+        'model.backbone.with_cp=True (gradient checkpointing)')
     return parser.parse_args(argv)
 
 
@@ -115,6 +127,9 @@ def run_models(args: argparse.Namespace,
     for name, config in specs:
         print(f'Benchmarking {name} ...', flush=True)
         try:
+            if args.cfg_options:
+                config = copy.deepcopy(load_config(config))
+                config.merge_from_dict(args.cfg_options)
             result = benchmark_model(
                 name,
                 config,
