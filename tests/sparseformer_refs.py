@@ -8,9 +8,9 @@ from mmsparseformer.models import SparseFormerHead, VideoSparseFormer
 from mmsparseformer.models.checkpoint import convert_state_dict
 
 
-def fixture_arch(reference: dict) -> dict:
-    """The fixture's official arch description as a VideoSparseFormer arch."""
-    arch = reference['arch']
+def _unit_fields(arch: dict) -> dict:
+    """The fields of an official fixture's arch that every SparseFormer has:
+    a focusing unit, then units of one width applied once."""
     assert arch['repeats'][1:] == [1] * (len(arch['widths']) - 1)
     assert len(set(arch['widths'][1:])) == 1
     return dict(
@@ -20,7 +20,14 @@ def fixture_arch(reference: dict) -> dict:
         focus_dims=arch['widths'][0],
         cortex_dims=arch['widths'][1],
         focus_repeats=arch['repeats'][0],
-        cortex_depth=len(arch['widths']) - 1,
+        cortex_depth=len(arch['widths']) - 1)
+
+
+def fixture_arch(reference: dict) -> dict:
+    """The fixture's official arch description as a VideoSparseFormer arch."""
+    arch = reference['arch']
+    return dict(
+        _unit_fields(arch),
         sampling_units=tuple(arch['sampling_layers']),
         num_heads=arch['num_heads'],
         mlp_ratio=arch['mlp_ratio'])
@@ -84,13 +91,7 @@ def btsp_fixture_arch(reference: dict, case: str) -> dict:
         ['SAMPLING_M', 'PE_INJECT']
     ] and all(ops == ['ATTN', 'MLP'] for ops in arch['ops'][2:])
     return dict(
-        conv_channels=arch['conv_dim'],
-        num_tokens=arch['num_latent_tokens'],
-        num_points=arch['num_sampling_points'],
-        focus_dims=arch['widths'][0],
-        cortex_dims=arch['widths'][1],
-        focus_repeats=arch['repeats'][0],
-        cortex_depth=len(arch['widths']) - 1,
+        _unit_fields(arch),
         sampling_units=(0, 1),
         num_heads=None,
         head_dims=64,
