@@ -4,9 +4,12 @@ Test-only: no module of the package imports this one. The micro arch and
 the trained-looking initialisation live in :mod:`mmsparseformer.utils`
 (the speed tool uses them too) and are re-exported here.
 """
+import contextlib
 import copy
+import os
 import os.path as osp
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
+from unittest import mock
 
 import numpy as np
 import torch
@@ -20,7 +23,7 @@ from .utils.video_io import write_lines, write_video
 
 __all__ = [
     'ADAPTIVE_WEIGHTS', 'MICRO_ARCH', 'build_micro_recognizer',
-    'micro_recognizer_cfg', 'randomise_adaptive_layers',
+    'in_process', 'micro_recognizer_cfg', 'randomise_adaptive_layers',
     'write_random_videos', 'write_lines', 'write_video'
 ]
 
@@ -106,3 +109,18 @@ def write_random_videos(root: str,
     if list_name:
         write_lines(osp.join(root, list_name), lines)
     return lines
+
+
+@contextlib.contextmanager
+def in_process(cwd: str) -> Iterator[None]:
+    """Run a tool's ``main`` in this process as a subprocess of the tests
+    would run: in ``cwd`` (configs' data paths are relative to it), on the
+    CPU."""
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with mock.patch.object(torch.cuda, 'is_available', lambda: False), \
+                mock.patch('mmengine.device.utils.DEVICE', 'cpu'):
+            yield
+    finally:
+        os.chdir(previous)

@@ -5,8 +5,6 @@ import json
 import math
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import decord
 import numpy as np
@@ -18,6 +16,7 @@ from mmengine.runner import Runner
 import mmsparseformer  # noqa: F401  (registries)
 from mmaction.registry import DATASETS, TRANSFORMS
 from mmsparseformer.analysis import data_throughput as dt
+from mmsparseformer.cli import data_throughput as data_throughput_tool
 from mmsparseformer.datasets import (UNREADABLE_VIDEOS_KEY,
                                      RobustRepeatAugDataset)
 from mmsparseformer.datasets.reencode import (ReencodeOptions, plan_jobs,
@@ -25,6 +24,7 @@ from mmsparseformer.datasets.reencode import (ReencodeOptions, plan_jobs,
                                               target_size)
 from mmsparseformer.datasets.video_codec import (probe_video,
                                                  synthetic_frames, write_h264)
+from mmsparseformer.testing import in_process
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs', 'recognition', 'videosparseformer')
@@ -335,22 +335,22 @@ def test_list_videos(videos, tmp_path):
 
 
 @pytest.mark.slow
-def test_data_throughput_tool_end_to_end(tmp_path):
-    """The tool on generated H.264 clips with the tiny K400 config: the
-    per-transform tables, the verdict, and its JSON read back."""
+def test_data_throughput_tool_end_to_end(tmp_path, capsys):
+    """The tool (its ``main``, in this process) on generated H.264 clips
+    with the tiny K400 config: the per-transform tables, the verdict, and
+    its JSON read back."""
     out = tmp_path / 'result.json'
-    run = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', 'analysis',
-                                  'data_throughput.py'), TINY_K400,
-         '--generate', '64x48', '--generate-seconds', '2', '--generate-fps',
-         '15', '--generate-count', '2', '--train-items', '3',
-         '--test-items', '1', '--model-clips-per-s', '700', '--device',
-         'cuda', '--work-dir', str(tmp_path / 'clips'), '--json', str(out)],
-        capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert '| DecordDecode *' in run.stdout and '| FormatShape' in \
-        run.stdout
-    assert 'Verdict: Training is bound by data loading' in run.stdout
+    with in_process(ROOT):
+        assert data_throughput_tool.main([
+            TINY_K400, '--generate', '64x48', '--generate-seconds', '2',
+            '--generate-fps', '15', '--generate-count', '2',
+            '--train-items', '3', '--test-items', '1',
+            '--model-clips-per-s', '700', '--device', 'cuda', '--work-dir',
+            str(tmp_path / 'clips'), '--json', str(out)
+        ]) == 0
+    printed = capsys.readouterr().out
+    assert '| DecordDecode *' in printed and '| FormatShape' in printed
+    assert 'Verdict: Training is bound by data loading' in printed
     result = json.loads(out.read_text())
     train, test = result['pipelines']['train'], result['pipelines']['test']
     assert (train['clips'], test['clips'], test['views_per_clip']) == \
@@ -364,6 +364,6 @@ def test_data_throughput_tool_end_to_end(tmp_path):
     verdict = result['verdict']
     assert verdict['workers_to_balance'] == math.ceil(
         700 / train['clips_per_s_per_worker'])
-    assert f"{verdict['workers_to_balance']} workers" in run.stdout
+    assert f"{verdict['workers_to_balance']} workers" in printed
     for video in result['videos']:
         assert probe_video(video).codec == 'h264'

@@ -7,7 +7,6 @@ in-process (``mmsparseformer.cli.train`` / ``.test``).
 did: the dataset indices each rank trained on, and a crash (SIGKILL) right
 after an epoch's checkpoint.
 """
-import contextlib
 import glob
 import os
 import os.path as osp
@@ -16,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-from unittest import mock
 
 import pytest
 import torch
@@ -24,7 +22,7 @@ import torch
 from mmsparseformer.checkpoint_io import load_checkpoint_file
 from mmsparseformer.cli import test as test_tool
 from mmsparseformer.cli import train as train_tool
-from mmsparseformer.testing import write_random_videos
+from mmsparseformer.testing import in_process, write_random_videos
 
 pytestmark = pytest.mark.slow
 
@@ -60,20 +58,6 @@ def run(cmd, cwd, timeout=600, **env) -> subprocess.CompletedProcess:
 def run_train(cwd, *args, **env):
     return run([sys.executable, osp.join(TOOLS, 'train.py'), *args], cwd,
                **env)
-
-
-@contextlib.contextmanager
-def in_process(cwd):
-    """Run a tool in this process as the subprocesses run: in ``cwd`` (the
-    configs' data paths are relative to it), on the CPU."""
-    previous = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with mock.patch.object(torch.cuda, 'is_available', lambda: False), \
-                mock.patch('mmengine.device.utils.DEVICE', 'cpu'):
-            yield
-    finally:
-        os.chdir(previous)
 
 
 def free_port() -> int:

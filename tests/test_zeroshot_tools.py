@@ -1,13 +1,12 @@
-"""Zero-shot end to end on generated clips: ``tools/test.py`` with a
+"""Zero-shot end to end on generated clips: ``tools/test.py`` (its ``main``,
+in this process) with a
 zero-shot config (shrunk to the small CLIP-style bootstrapped model of the
 reference fixture, given as an official image checkpoint), its dump read by
 the report, and inference on a user's own label set."""
+import glob
 import json
-import os
 import os.path as osp
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,7 +19,9 @@ from mmsparseformer.analysis.report import (RunRow, plot_accuracy_vs_gflops,
                                             read_accuracy, report_table)
 from mmsparseformer.apis import (build_inferencer, infer_videos,
                                  with_text_classifier)
-from mmsparseformer.testing import write_random_videos
+from mmsparseformer.cli import infer as infer_tool
+from mmsparseformer.cli import test as test_tool
+from mmsparseformer.testing import in_process, write_random_videos
 from sparseformer_refs import btsp_fixture_arch, build_btsp_reference_model
 from zeroshot_refs import random_text_classifier
 
@@ -100,21 +101,15 @@ def expected_scores(workspace, btsp_reference, rows, videos, scale):
     return torch.stack(scores)
 
 
-def run_tool(script, *args, cwd):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
-    return subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', script), *map(str, args)],
-        cwd=str(cwd), env=env, capture_output=True, text=True, timeout=600)
-
-
 def test_tools_test_dump_of_an_official_checkpoint_feeds_the_report(
         workspace, btsp_reference, monkeypatch):
     root = workspace['root']
     dump = root / 'results.pkl'
-    result = run_tool('test.py', workspace['config'], workspace['checkpoint'],
-                      '--dump', dump, '--work-dir', root / 'work', cwd=root)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert 'official_image layout' in result.stdout + result.stderr
+    with in_process(root):
+        test_tool.main([workspace['config'], workspace['checkpoint'],
+                        '--dump', str(dump), '--work-dir', str(root / 'work')])
+    logs = glob.glob(str(root / 'work' / '*' / '*.log'))
+    assert any('official_image layout' in open(log).read() for log in logs)
     with open(dump, 'rb') as f:
         samples = pickle.load(f)  # one process: in dataset order
     scores = torch.stack([torch.as_tensor(s['pred_score']) for s in samples])
@@ -185,10 +180,12 @@ def test_infer_cli_classifier_flag(workspace):
     mine = str(root / 'mine_cli.pt')
     random_text_classifier(mine, 2, 12, seed=6, label_map=['yoga', 'zumba'])
     out = root / 'infer.json'
-    result = run_tool('infer.py', workspace['config'], workspace['checkpoint'],
-                      root / 'data' / 'val' / 'video_0.mp4', '--classifier',
-                      mine, '--topk', '2', '--out', out, cwd=root)
-    assert result.returncode == 0, result.stderr[-3000:]
+    with in_process(root):
+        assert infer_tool.main([
+            workspace['config'], workspace['checkpoint'],
+            str(root / 'data' / 'val' / 'video_0.mp4'), '--classifier', mine,
+            '--topk', '2', '--out', str(out)
+        ]) == 0
     summary = json.loads(out.read_text())
     assert summary['classifier'] == mine
     names = {entry['name'] for entry in summary['results'][0]['topk']}
