@@ -131,7 +131,7 @@ def _build(verbose: bool) -> None:
     if compiling:
         print_log(
             f'mmsparseformer: building the CPU inference kernels {name} '
-            'now (once per machine and torch version, about 25 s; '
+            'now (once per machine, torch version and release, about 25 s; '
             '`python -m mmsparseformer.ops` builds them ahead, '
             f"impl='pytorch' or {ENV_SWITCH}=0 skips them)",
             logger='current', level=logging.INFO)
