@@ -163,11 +163,6 @@ class SparseFormerUnit(nn.Module):
         """Whether the unit samples the features (``SAMPLING_M``)."""
         return 'SAMPLING_M' in self.ops
 
-    @property
-    def uses_tubes(self) -> bool:
-        """Whether an op of the unit reads or moves the tubes."""
-        return any(op in TUBE_OPS for op in self.ops)
-
     def forward_once(self,
                      tokens: Tensor,
                      rois: Tensor,
