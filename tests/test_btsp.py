@@ -390,3 +390,18 @@ def test_btsp_k400_config_trains_one_step_on_generated_clips(path, tmp_path):
                  'backbone.units.0.sampling.offsets.bias',
                  'backbone.units.2.attn.qkv.weight'):
         assert not torch.equal(before[name], model.get_parameter(name)), name
+
+
+def test_bootstrapped_arch_dict_errors(btsp_reference):
+    arch = btsp_fixture_arch(btsp_reference, 'clip_style')
+    with pytest.raises(ValueError, match="arch style 'vit'"):
+        VideoSparseFormer(dict(arch, style='vit'))
+    with pytest.raises(ValueError, match='exactly one of num_heads'):
+        VideoSparseFormer(dict(arch, num_heads=4))
+    with pytest.raises(ValueError, match='exactly one of num_heads'):
+        VideoSparseFormer(dict(arch, head_dims=None))
+    # the class token cannot join before a unit that samples or adjusts
+    with pytest.raises(ValueError, match='cls_token_unit=1'):
+        VideoSparseFormer(dict(arch, cls_token_unit=1))
+    with pytest.raises(ValueError, match='cls_token_unit=9'):
+        VideoSparseFormer(dict(arch, cls_token_unit=9))
