@@ -12,8 +12,7 @@ from mmsparseformer.models import VideoSparseFormer
 from mmsparseformer.ops import (AdaptiveMixing, EarlyConvStem,
                                 SparseSampling, TokenAttention, TokenMLP)
 from mmsparseformer.ops.attention import attention_kernel
-from mmsparseformer.ops.early_conv import (early_conv_pytorch,
-                                           early_conv_reference)
+from mmsparseformer.ops.early_conv import early_conv_reference
 from mmsparseformer.ops.geometry import sample_trilinear
 from mmsparseformer.ops.kernels import kernels_unavailable
 from mmsparseformer.ops.mlp import linear_gelu_kernel

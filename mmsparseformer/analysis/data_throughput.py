@@ -23,7 +23,7 @@ import os.path as osp
 import random
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -389,14 +389,3 @@ def summary_line(cost: PipelineCost) -> str:
             f'{views} from {cost.items} dataset items; {cost.cpu_ms:.1f} ms '
             f'CPU per clip, of which decoding {cost.decode_cpu_ms:.1f}: '
             f'{cost.clips_per_s_per_worker:.3g} clips/s per worker')
-
-
-def environment() -> Dict[str, object]:
-    """What the numbers depend on."""
-    info: Dict[str, object] = dict(
-        cpu_count=os.cpu_count(), torch=torch.__version__)
-    try:
-        info['load_average'] = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        pass
-    return info

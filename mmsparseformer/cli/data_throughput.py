@@ -29,10 +29,11 @@ import tempfile
 
 from mmengine.config import Config, DictAction
 
-from ..analysis.data_throughput import (config_workers, environment,
-                                        generate_videos, list_videos,
-                                        measure_model, measure_pipeline,
-                                        pipeline_rows, summary_line, verdict)
+from ..analysis.benchmark import environment
+from ..analysis.data_throughput import (config_workers, generate_videos,
+                                        list_videos, measure_model,
+                                        measure_pipeline, pipeline_rows,
+                                        summary_line, verdict)
 from ..utils.markdown import markdown_table
 
 
