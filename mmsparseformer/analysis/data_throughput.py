@@ -35,10 +35,8 @@ from mmaction.registry import DATASETS
 
 from ..datasets.robust_video_dataset import is_loading_transform
 from ..datasets.video_codec import make_h264_clip
+from ..utils.video_io import VIDEO_EXTENSIONS, find_videos
 from .benchmark import ModelResult, benchmark_model
-
-#: Extensions taken from a folder of videos.
-VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v')
 
 
 @dataclass
@@ -106,9 +104,7 @@ def list_videos(source: str,
     """Video paths from a folder (searched recursively) or an annotation
     list (first field per line, relative to ``root`` when given)."""
     if osp.isdir(source):
-        found = sorted(
-            osp.join(folder, name) for folder, _, names in os.walk(source)
-            for name in names if name.lower().endswith(VIDEO_EXTENSIONS))
+        found = find_videos(source)
         if not found:
             kinds = ', '.join(VIDEO_EXTENSIONS)
             raise FileNotFoundError(f'No video files ({kinds}) under {source}')

@@ -7,7 +7,6 @@ views are averaged by the head's ``average_clip`` (the config's
 ``average_clips``), as MMAction2's ``Recognizer3D`` does at test time.
 """
 import copy
-import os
 import os.path as osp
 import sys
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
@@ -25,7 +24,7 @@ from ..deployment.backends import InferenceBackend, PyTorchBackend
 from ..deployment.onnxruntime_backend import OnnxRuntimeBackend
 from ..models.heads.text_classifier import load_text_classifier
 from ..utils.config import load_config, read_test_pipeline
-from ..utils.video_io import VIDEO_EXTENSIONS
+from ..utils.video_io import VIDEO_EXTENSIONS, find_videos
 from .recognizer import build_recognizer
 
 #: Backends of :func:`build_inferencer`.
@@ -197,13 +196,7 @@ def collect_videos(inputs: Sequence[str],
     videos: List[str] = []
     for path in inputs:
         if osp.isdir(path):
-            found = []
-            for root, _, files in os.walk(path):
-                found += [
-                    osp.join(root, name) for name in files
-                    if name.lower().endswith(tuple(extensions))
-                ]
-            videos += sorted(found)
+            videos += find_videos(path, extensions)
         else:
             videos.append(path)
     return videos

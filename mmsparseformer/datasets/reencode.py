@@ -27,11 +27,9 @@ import av
 from av.video.frame import PictureType
 from mmengine.utils import track_parallel_progress, track_progress
 
+from ..utils.video_io import find_videos
 from .video_codec import (VideoInfo, add_h264_stream, clip_decode_ms,
                           h264_options, open_video, probe_video)
-
-#: Extensions of the source videos taken from a folder.
-VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v')
 
 
 @dataclass
@@ -106,10 +104,8 @@ def plan_jobs(src_root: str,
     """
     check_roots(src_root, dst_root)
     if names is None:
-        names = sorted(
-            osp.relpath(osp.join(folder, name), src_root)
-            for folder, _, files in os.walk(src_root) for name in files
-            if name.lower().endswith(VIDEO_EXTENSIONS))
+        names = [osp.relpath(path, src_root)
+                 for path in find_videos(src_root)]
     jobs, taken = [], {}
     for name in names:
         src = osp.join(src_root, name)

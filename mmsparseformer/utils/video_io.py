@@ -1,7 +1,7 @@
 """Writing video files and text lists (datasets, tests and tools)."""
 import os
 import os.path as osp
-from typing import Sequence
+from typing import List, Sequence
 
 import cv2
 import numpy as np
@@ -9,6 +9,16 @@ import numpy as np
 #: File name endings taken as videos (inference inputs, Kinetics clips).
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
                     '.mpeg', '.wmv', '.flv', '.3gp')
+
+
+def find_videos(folder: str,
+                extensions: Sequence[str] = VIDEO_EXTENSIONS) -> List[str]:
+    """The video files under ``folder`` (any depth, by file name ending,
+    case-insensitive), as sorted paths joined to ``folder``."""
+    endings = tuple(ext.lower() for ext in extensions)
+    return sorted(
+        osp.join(root, name) for root, _, names in os.walk(folder)
+        for name in names if name.lower().endswith(endings))
 
 
 def write_video(path: str, frames: np.ndarray, fps: float = 10.) -> str:
