@@ -69,13 +69,20 @@ def load_checkpoint_file(path: str,
                               weights_only=True,
                               mmap=mmap and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f'Refusing to load {path}: it needs globals that are not '
-            f'allow-listed for weights_only loading ({err})') from err
+        if 'Unsupported global' in str(err):
+            raise CheckpointError(
+                f'Refusing to load {path}: it needs globals that are not '
+                f'allow-listed for weights_only loading ({err})') from err
+        raise not_a_checkpoint(path, err) from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise CheckpointError(
-            f'Cannot read checkpoint {path}: the file is corrupt or not a '
-            f'PyTorch checkpoint ({type(err).__name__}: {err})') from err
+        raise not_a_checkpoint(path, err) from err
+
+
+def not_a_checkpoint(path: str, err: Exception) -> CheckpointError:
+    """The error for a file torch cannot read as a checkpoint at all."""
+    return CheckpointError(
+        f'Cannot read checkpoint {path}: the file is corrupt or not a '
+        f'PyTorch checkpoint ({type(err).__name__}: {err})')
 
 
 def unwrap_state_dict(checkpoint: dict, path: str = '') -> Dict[str, Tensor]:

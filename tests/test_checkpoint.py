@@ -255,3 +255,14 @@ def test_convert_tool_errors(official_keys, tmp_path, capsys):
     assert sparseformer_official.main([str(tmp_path / 'x.pth'), dst]) == 1
     assert 'not found' in capsys.readouterr().err
     assert not osp.exists(dst)
+
+
+def test_a_file_that_is_no_checkpoint_is_called_so(tmp_path):
+    """Bytes torch cannot unpickle at all are not 'a checkpoint with
+    forbidden globals'."""
+    path = tmp_path / 'notes.pth'
+    path.write_text('not a checkpoint')
+    with pytest.raises(CheckpointError,
+                       match='Cannot read checkpoint .*notes.pth: the file is '
+                       'corrupt or not a PyTorch checkpoint'):
+        load_checkpoint_file(str(path))

@@ -15,13 +15,13 @@ depending on the builder or on a CLIP library.
 """
 import os
 import os.path as osp
-import pickle
-import zipfile
 from dataclasses import dataclass
 from typing import List, Optional
 
 import torch
 from torch import Tensor
+
+from ...checkpoint_io import CheckpointError, load_checkpoint_file
 
 FORMAT = 'mmsparseformer.text_classifier'
 VERSION = 1
@@ -81,17 +81,13 @@ def save_text_classifier(path: str, embeddings: Tensor, meta: dict) -> str:
 
 
 def _read(path: str) -> dict:
-    if not osp.isfile(path):
-        raise TextClassifierError(
-            f'Text classifier file not found: {path} ({BUILD_HINT})')
+    """The file's content, read as every checkpoint is (weights only);
+    a missing or corrupt file is an error naming it."""
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError,
-            zipfile.BadZipFile) as err:
-        raise TextClassifierError(
-            f'Cannot read text classifier {path}: corrupt or not a torch '
-            f'file ({type(err).__name__}: {str(err).splitlines()[0]})'
-        ) from err
+        return load_checkpoint_file(path)
+    except CheckpointError as err:
+        raise TextClassifierError(f'Text classifier: {err} ({BUILD_HINT})'
+                                  ) from err
 
 
 def load_text_classifier(path: str) -> TextClassifier:
