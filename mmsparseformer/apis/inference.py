@@ -24,6 +24,7 @@ from ..deployment.backends import InferenceBackend, PyTorchBackend
 from ..deployment.onnxruntime_backend import OnnxRuntimeBackend
 from ..models.heads.text_classifier import load_text_classifier
 from ..utils.config import load_config, read_test_pipeline
+from ..utils.label_map import read_label_map
 from ..utils.video_io import VIDEO_EXTENSIONS, find_videos
 from .recognizer import build_recognizer
 
@@ -203,11 +204,9 @@ def collect_videos(inputs: Sequence[str],
 
 
 def load_label_map(path: str, num_classes: Optional[int] = None) -> List[str]:
-    """Class names, one per line (MMAction2's ``label_map_*.txt``)."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Label map not found: {path}')
-    with open(path, encoding='utf-8') as f:
-        names = [line.strip() for line in f if line.strip()]
+    """Class names, one per line (MMAction2's ``label_map_*.txt``), as many
+    as the model's classes when ``num_classes`` is given."""
+    names = read_label_map(path)
     if num_classes is not None and len(names) != num_classes:
         raise ValueError(f'Label map {path} has {len(names)} names but the '
                          f'model has {num_classes} classes')

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple
 
-from mmengine.fileio import list_from_file
 
+from ..utils.label_map import read_label_map
 from ..utils.video_io import VIDEO_EXTENSIONS, write_lines
 
 #: Columns a Kinetics CSV must have.
@@ -146,13 +146,7 @@ def kinetics400_names_from_decord() -> List[str]:
 
 def load_label_map(path: str) -> Dict[str, int]:
     """``{class name: index}`` from a label map (one name a line)."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Label map not found: {path}')
-    names = [line.strip() for line in list_from_file(path) if line.strip()]
-    duplicated = sorted({name for name in names if names.count(name) > 1})
-    if duplicated:
-        raise ValueError(f'{path} lists {duplicated} more than once')
-    return {name: index for index, name in enumerate(names)}
+    return {name: index for index, name in enumerate(read_label_map(path))}
 
 
 def write_label_map(path: str, names: Sequence[str]) -> str:

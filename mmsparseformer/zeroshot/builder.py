@@ -19,6 +19,7 @@ from ..models.heads.text_classifier import (CLIP_LOGIT_SCALE,
                                             TextClassifier,
                                             load_text_classifier,
                                             save_text_classifier)
+from ..utils.label_map import read_label_map
 
 #: The CLIP models of the CLIP-bootstrapped SparseFormers and their
 #: transformers checkpoints (``btsp-clip-base``: ViT-B/16, ``-large``:
@@ -69,12 +70,9 @@ def read_lines(path: str, what: str) -> List[str]:
 
 def read_class_names(path: str) -> List[str]:
     """Class names of a label map, one per line (index = line)."""
-    names = read_lines(path, 'Label map')
-    seen = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(f'Label map {path}: {name!r} appears twice')
-        seen.add(name)
+    names = read_label_map(path)
+    if not names:
+        raise ValueError(f'Label map {path} is empty')
     return names
 
 
